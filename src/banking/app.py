@@ -1,0 +1,135 @@
+"""The application factory: settings, logging, database, middleware, routers, lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy import text
+from starlette.responses import Response
+
+from banking import __version__
+from banking.core.config import Settings, get_settings
+from banking.core.db import Database
+from banking.core.errors import install_error_handlers
+from banking.core.logging import configure_logging, get_logger
+from banking.core.metrics import render_latest
+from banking.core.middleware import RequestMiddleware
+from banking.core.migrate import head_revision
+
+log = get_logger("banking.app")
+WEB_DIR = Path(__file__).resolve().parent / "web"
+
+
+def _init_sentry(settings: Settings) -> None:
+    if not settings.sentry_dsn:
+        return
+    import sentry_sdk
+
+    sentry_sdk.init(
+        dsn=settings.sentry_dsn,
+        environment=settings.app_env.value,
+        release=__version__,
+        send_default_pii=False,
+        traces_sample_rate=0.0,
+    )
+
+
+def _watch_for_shutdown(app: FastAPI) -> None:
+    """Flip readiness to 503 as soon as SIGTERM/SIGINT arrives, then let uvicorn drain."""
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        previous = signal.getsignal(signum)
+
+        def handler(number: int, frame: Any, previous: Any = previous) -> None:
+            app.state.draining = True
+            if callable(previous):
+                previous(number, frame)
+
+        with contextlib.suppress(ValueError):  # not the main thread (e.g. tests)
+            signal.signal(signum, handler)
+
+
+async def _check_database(db: Database) -> None:
+    try:
+        async with asyncio.timeout(db.settings.db_connect_timeout_s + 1):
+            async with db.engine.connect() as connection:
+                await connection.execute(text("SELECT 1"))
+    except Exception as exc:
+        raise RuntimeError(
+            f"database unreachable at start-up ({type(exc).__name__}); check DATABASE_URL"
+        ) from exc
+
+
+@contextlib.asynccontextmanager
+async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+    settings: Settings = app.state.settings
+    db = Database(settings)
+    await _check_database(db)
+    app.state.db = db
+    app.state.draining = False
+    app.state.migration_head = head_revision()
+    _watch_for_shutdown(app)
+    for hook in app.state.startup_hooks:
+        await hook(app)
+    log.info(
+        "started", env=settings.app_env.value, database=db.engine.dialect.name, version=__version__
+    )
+    try:
+        yield
+    finally:
+        app.state.draining = True
+        for hook in app.state.shutdown_hooks:
+            with contextlib.suppress(Exception):
+                await hook(app)
+        await db.dispose()
+        log.info("stopped")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    settings.check_production()
+    settings.fill_dev_secrets()
+    configure_logging(settings.log_level, settings.effective_log_format.value)
+    _init_sentry(settings)
+
+    app = FastAPI(
+        title="Banking API",
+        version=__version__,
+        description="Accounts, a double-entry ledger, transfers, debit cards and statements.",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.startup_hooks = []
+    app.state.shutdown_hooks = []
+    install_error_handlers(app)
+
+    from banking.routers import include_routers
+
+    include_routers(app)
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        body, content_type = render_latest()
+        return Response(body, media_type=content_type)
+
+    if WEB_DIR.joinpath("index.html").exists():
+        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+
+    if settings.cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=settings.cors_origins,
+            allow_methods=["GET", "POST", "PATCH", "DELETE"],
+            allow_headers=["Authorization", "Content-Type", "Idempotency-Key", "X-Request-ID"],
+            expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
+            max_age=600,
+        )
+    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
+    return app

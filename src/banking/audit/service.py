@@ -1,0 +1,181 @@
+"""Audit log: append-only, hash-chained.
+
+Guarantees: rows are only ever inserted (the service has no update or delete besides
+sealing); once sealed, each row's `hash` covers its content and the previous row's hash,
+so `verify` finds the first row edited, deleted or reordered after sealing.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from banking.audit.models import AuditEvent
+from banking.core.db import utcnow, write_transaction
+from banking.core.deps import ClientInfo
+
+GENESIS_HASH = "0" * 64
+SEAL_BATCH = 1000
+# Any constant shared by all processes: the advisory lock that makes the sealer single.
+_SEALER_LOCK_KEY = 0x62616E6B
+
+
+async def record(
+    session: AsyncSession,
+    *,
+    event_type: str,
+    outcome: str = "success",
+    actor_id: uuid.UUID | None = None,
+    target_type: str | None = None,
+    target_id: object | None = None,
+    client: ClientInfo | None = None,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Append one audit row inside the caller's transaction (no lock, no read)."""
+    await session.execute(
+        insert(AuditEvent).values(
+            occurred_at=utcnow(),
+            actor_id=actor_id,
+            event_type=event_type,
+            target_type=target_type,
+            target_id=str(target_id) if target_id is not None else None,
+            outcome=outcome,
+            ip=client.ip if client else None,
+            user_agent=client.user_agent if client else None,
+            request_id=client.request_id if client else None,
+            details=json.dumps(details or {}, sort_keys=True, separators=(",", ":"), default=str),
+        )
+    )
+
+
+async def record_alone(session: AsyncSession, **fields: Any) -> None:
+    """Append one audit row in its own transaction (for traces that must outlive a rollback)."""
+    async with write_transaction(session):
+        await record(session, **fields)
+
+
+def row_digest(prev_hash: str, row: Any) -> str:
+    occurred_at: dt.datetime = row.occurred_at
+    canonical = json.dumps(
+        [
+            row.id,
+            occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            str(row.actor_id) if row.actor_id else None,
+            row.event_type,
+            row.target_type,
+            row.target_id,
+            row.outcome,
+            row.ip,
+            row.user_agent,
+            row.request_id,
+            row.details,
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+
+
+_COLUMNS = (
+    AuditEvent.id,
+    AuditEvent.occurred_at,
+    AuditEvent.actor_id,
+    AuditEvent.event_type,
+    AuditEvent.target_type,
+    AuditEvent.target_id,
+    AuditEvent.outcome,
+    AuditEvent.ip,
+    AuditEvent.user_agent,
+    AuditEvent.request_id,
+    AuditEvent.details,
+)
+
+
+async def seal_pending(session: AsyncSession) -> int:
+    """Chain every unsealed row, oldest id first. Returns how many rows were sealed."""
+    sealed = 0
+    while True:
+        async with write_transaction(session):
+            if session.get_bind().dialect.name == "postgresql":
+                await session.execute(
+                    text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SEALER_LOCK_KEY}
+                )
+            last = (
+                await session.execute(
+                    select(AuditEvent.chain_seq, AuditEvent.hash)
+                    .where(AuditEvent.chain_seq.is_not(None))
+                    .order_by(AuditEvent.chain_seq.desc())
+                    .limit(1)
+                )
+            ).first()
+            seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
+            rows = (
+                await session.execute(
+                    select(*_COLUMNS)
+                    .where(AuditEvent.chain_seq.is_(None))
+                    .order_by(AuditEvent.id)
+                    .limit(SEAL_BATCH)
+                )
+            ).all()
+            for row in rows:
+                seq += 1
+                digest = row_digest(prev_hash, row)
+                await session.execute(
+                    update(AuditEvent)
+                    .where(AuditEvent.id == row.id)
+                    .values(chain_seq=seq, prev_hash=prev_hash, hash=digest)
+                )
+                prev_hash = digest
+            sealed += len(rows)
+        if len(rows) < SEAL_BATCH:
+            return sealed
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    checked: int
+    unsealed: int
+    broken_at_id: int | None
+    reason: str | None
+
+    @property
+    def ok(self) -> bool:
+        return self.broken_at_id is None
+
+
+async def verify(session: AsyncSession) -> VerifyReport:
+    """Walk the chain in order; report the first row whose link or content does not match."""
+    prev_hash = GENESIS_HASH
+    expected_seq = 1
+    checked = 0
+    result = await session.stream(
+        select(*_COLUMNS, AuditEvent.chain_seq, AuditEvent.prev_hash, AuditEvent.hash)
+        .where(AuditEvent.chain_seq.is_not(None))
+        .order_by(AuditEvent.chain_seq)
+        .execution_options(yield_per=2000)
+    )
+    async for row in result:
+        checked += 1
+        if row.chain_seq != expected_seq:
+            await result.close()
+            return VerifyReport(
+                checked, 0, row.id, f"sequence gap before chain_seq {row.chain_seq}"
+            )
+        if row.prev_hash != prev_hash:
+            await result.close()
+            return VerifyReport(checked, 0, row.id, "link to the previous row does not match")
+        if row.hash != row_digest(prev_hash, row):
+            await result.close()
+            return VerifyReport(checked, 0, row.id, "row content does not match its hash")
+        prev_hash = row.hash
+        expected_seq += 1
+    unsealed = (
+        await session.execute(select(func.count()).where(AuditEvent.chain_seq.is_(None)))
+    ).scalar_one()
+    return VerifyReport(checked, unsealed, None, None)

@@ -1,0 +1,152 @@
+"""The `banking` command: serve, migrate, verify and administer."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from typing import Annotated, TypeVar
+
+import typer
+from rich.console import Console
+
+from banking import __version__
+from banking.core.config import ConfigError, Settings, get_settings
+
+app = typer.Typer(
+    help="Banking service: API server and operations.", no_args_is_help=True, add_completion=False
+)
+audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
+users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
+app.add_typer(audit_app, name="audit")
+app.add_typer(users_app, name="users")
+
+console = Console(soft_wrap=True)
+err = Console(stderr=True, soft_wrap=True)
+T = TypeVar("T")
+
+
+def load_settings() -> Settings:
+    try:
+        return get_settings()
+    except ConfigError as exc:
+        err.print(f"[bold red]configuration error:[/] {exc}")
+        raise typer.Exit(2) from exc
+
+
+def run_with_database(work: Callable[..., Awaitable[T]]) -> T:
+    """Run `work(db)` on a fresh engine and dispose of it afterwards."""
+    from banking.core.db import Database
+
+    settings = load_settings()
+
+    async def main() -> T:
+        db = Database(settings)
+        try:
+            return await work(db)
+        finally:
+            await db.dispose()
+
+    return asyncio.run(main())
+
+
+@app.command()
+def version() -> None:
+    """Print the version."""
+    console.print(__version__)
+
+
+@app.command()
+def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
+    """Apply database migrations (an explicit step in production)."""
+    from banking.core.migrate import upgrade
+
+    settings = load_settings()
+    upgrade(settings.database_url, revision)
+    console.print(f"database migrated to {revision}")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to bind.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port.")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
+    reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
+) -> None:
+    """Serve the API and the web UI with uvicorn."""
+    import uvicorn
+
+    settings = load_settings()
+    if settings.is_sqlite and workers > 1:
+        err.print(
+            "[bold red]SQLite runs in one process[/]: its writer lock is in-process. "
+            "Use PostgreSQL (DATABASE_URL) for several workers."
+        )
+        raise typer.Exit(2)
+    uvicorn.run(
+        "banking.app:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=None if reload else workers,
+        reload=reload,
+        server_header=False,
+        date_header=True,
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
+        timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        log_config=None,
+        access_log=False,
+        loop="uvloop" if sys.platform != "win32" else "asyncio",
+        http="httptools",
+    )
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Seal pending rows, then walk the hash chain; exit 1 at the first broken link."""
+    from banking.audit import service as audit
+
+    async def work(db: object) -> audit.VerifyReport:
+        async with db.sessionmaker() as session:  # type: ignore[attr-defined]
+            await audit.seal_pending(session)
+            return await audit.verify(session)
+
+    report = run_with_database(work)
+    if not report.ok:
+        err.print(f"[bold red]audit chain broken[/] at row {report.broken_at_id}: {report.reason}")
+        raise typer.Exit(1)
+    console.print(f"audit chain ok: {report.checked} rows verified, {report.unsealed} unsealed")
+
+
+@users_app.command("set-role")
+def users_set_role(
+    email: str,
+    role: Annotated[str, typer.Argument(help="member, support or admin")],
+) -> None:
+    """Change a user's role."""
+    from banking.identity import service as identity
+    from banking.identity.models import Role
+
+    try:
+        new_role = Role(role)
+    except ValueError as exc:
+        err.print(f"unknown role {role!r}; choose member, support or admin")
+        raise typer.Exit(2) from exc
+
+    async def work(db: object) -> None:
+        async with db.sessionmaker() as session:  # type: ignore[attr-defined]
+            await identity.set_role(session, email=email, role=new_role)
+
+    from banking.core.errors import NotFound
+
+    try:
+        run_with_database(work)
+    except NotFound as exc:
+        err.print(f"no user with email {email}")
+        raise typer.Exit(1) from exc
+    console.print(f"{email} is now {new_role.value}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    app()

@@ -1,0 +1,157 @@
+"""Settings from environment variables (and `.env`), validated once at start-up.
+
+In `dev` and `test`, missing secrets are generated once and kept under `./var/` so the
+service runs with no set-up. In `prod` a missing, default or short secret is a start-up
+error: `Settings.check_production()` raises `ConfigError` with the offending names.
+"""
+
+from __future__ import annotations
+
+import secrets
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Annotated, Any
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+VAR_DIR = Path("var")
+SECRET_NAMES = ("jwt_secret", "card_encryption_key", "card_network_api_key")
+MIN_SECRET_BYTES = 32
+# Values that must never reach production even if they are long enough.
+KNOWN_DEFAULTS = frozenset(
+    {"", "changeme", "change-me", "secret", "dev", "test", "please-change-me-in-production"}
+)
+
+
+class ConfigError(RuntimeError):
+    """The configuration cannot be used; the message names every problem."""
+
+
+class AppEnv(StrEnum):
+    dev = "dev"
+    test = "test"
+    prod = "prod"
+
+
+class LogFormat(StrEnum):
+    json = "json"
+    console = "console"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
+
+    app_env: AppEnv = AppEnv.dev
+    database_url: str = f"sqlite+aiosqlite:///./{VAR_DIR}/banking.db"
+    jwt_secret: str = ""
+    card_encryption_key: str = ""
+    card_network_api_key: str = ""
+    log_level: str = "INFO"
+    log_format: LogFormat | None = None
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    redis_url: str | None = None
+    sentry_dsn: str | None = None
+
+    # Database tuning.
+    db_pool_size: int = Field(default=20, ge=1, le=500)
+    db_busy_timeout_ms: int = Field(default=5000, ge=0)
+    db_connect_timeout_s: float = Field(default=5.0, gt=0)
+
+    # HTTP.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    shutdown_timeout_s: int = Field(default=20, ge=1)
+    trusted_proxies: str = "127.0.0.1"
+
+    # Identity (see identity/).
+    access_token_ttl_s: int = Field(default=15 * 60, ge=30)
+    refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
+    lockout_threshold: int = Field(default=5, ge=1)
+    lockout_duration_s: int = Field(default=15 * 60, ge=1)
+
+    # Rate limits (see core/ratelimit.py), in the `limits` library's notation.
+    rate_limits_enabled: bool = True
+    rate_limit_signup: str = "10/minute"
+    rate_limit_login: str = "10/minute"
+    rate_limit_refresh: str = "30/minute"
+    rate_limit_money: str = "120/minute"
+    rate_limit_lookup: str = "30/minute"
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _split_origins(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return [origin.strip() for origin in value.split(",") if origin.strip()]
+        return value
+
+    @field_validator("database_url")
+    @classmethod
+    def _async_driver(cls, value: str) -> str:
+        # Accept the URLs people paste (postgres://, postgresql://, sqlite://) and pick
+        # the async driver the service runs on.
+        for prefix, replacement in (
+            ("postgres://", "postgresql+asyncpg://"),
+            ("postgresql://", "postgresql+asyncpg://"),
+            ("sqlite://", "sqlite+aiosqlite://"),
+        ):
+            if value.startswith(prefix):
+                return replacement + value[len(prefix) :]
+        return value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def is_prod(self) -> bool:
+        return self.app_env is AppEnv.prod
+
+    @property
+    def effective_log_format(self) -> LogFormat:
+        if self.log_format is not None:
+            return self.log_format
+        return LogFormat.console if self.app_env is AppEnv.dev else LogFormat.json
+
+    def check_production(self) -> None:
+        """Refuse weak or missing secrets in production."""
+        if not self.is_prod:
+            return
+        problems = []
+        for name in SECRET_NAMES:
+            value: str = getattr(self, name)
+            if value.strip().lower() in KNOWN_DEFAULTS:
+                problems.append(f"{name.upper()} is missing or a known default")
+            elif len(value.encode()) < MIN_SECRET_BYTES:
+                problems.append(f"{name.upper()} is shorter than {MIN_SECRET_BYTES} bytes")
+        if problems:
+            raise ConfigError(
+                "refusing to start in production: " + "; ".join(problems) + ". "
+                "Generate secrets with: "
+                "python -c 'import secrets; print(secrets.token_urlsafe(48))'"
+            )
+
+    def fill_dev_secrets(self, directory: Path = VAR_DIR) -> None:
+        """Outside production, generate missing secrets once and keep them in `directory`."""
+        if self.is_prod:
+            return
+        for name in SECRET_NAMES:
+            if getattr(self, name):
+                continue
+            path = directory / f"{name}.secret"
+            if path.exists():
+                value = path.read_text().strip()
+            else:
+                directory.mkdir(parents=True, exist_ok=True)
+                value = secrets.token_urlsafe(48)
+                path.write_text(value + "\n")
+                path.chmod(0o600)
+            object.__setattr__(self, name, value)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    settings = Settings()
+    settings.check_production()
+    settings.fill_dev_secrets()
+    return settings

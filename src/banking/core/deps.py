@@ -1,0 +1,56 @@
+"""FastAPI dependencies shared by every domain's routes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from banking.core.config import Settings
+from banking.core.db import Database
+
+
+def get_database(request: Request) -> Database:
+    db: Database = request.app.state.db
+    return db
+
+
+def get_app_settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def get_session(
+    db: Annotated[Database, Depends(get_database)],
+) -> AsyncIterator[AsyncSession]:
+    # Closing the session rolls back anything a service did not commit.
+    async with db.sessionmaker() as session:
+        yield session
+
+
+@dataclass(frozen=True, slots=True)
+class ClientInfo:
+    """Who is calling from where, for audit rows and session records."""
+
+    ip: str | None
+    user_agent: str | None
+    request_id: str | None
+
+
+def get_client_info(request: Request) -> ClientInfo:
+    ip = request.client.host if request.client else None
+    request.state.client_ip = ip
+    user_agent = request.headers.get("user-agent")
+    return ClientInfo(
+        ip=ip,
+        user_agent=user_agent[:256] if user_agent else None,
+        request_id=getattr(request.state, "request_id", None),
+    )
+
+
+DbSession = Annotated[AsyncSession, Depends(get_session)]
+AppSettings = Annotated[Settings, Depends(get_app_settings)]
+Client = Annotated[ClientInfo, Depends(get_client_info)]

@@ -1,0 +1,158 @@
+"""Structured logs: JSON lines in production, readable lines in development.
+
+Every event passes through `redact`, which masks values of keys that look like secrets
+(password, token, secret, pan, card_number, cvv, authorization ...) at any depth, and any
+run of 13-19 digits in a string value (a card number in free text).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from contextvars import ContextVar
+from typing import Any
+
+import structlog
+
+REDACTED = "[REDACTED]"
+_request_id: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+_SECRET_WORDS = frozenset({"pan", "cvv", "cvc", "pin", "otp"})
+_SECRET_FRAGMENTS = (
+    "password",
+    "passwd",
+    "token",
+    "secret",
+    "card_number",
+    "cardnumber",
+    "authorization",
+    "api_key",
+    "apikey",
+    "cookie",
+    "credential",
+    "private_key",
+    "network_key",
+    "password_hash",
+)
+_CARD_LIKE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
+_BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
+
+
+def current_request_id() -> str | None:
+    return _request_id.get()
+
+
+def set_request_id(request_id: str | None) -> Any:
+    return _request_id.set(request_id)
+
+
+def reset_request_id(token: Any) -> None:
+    _request_id.reset(token)
+
+
+def is_secret_key(key: str) -> bool:
+    lowered = key.lower().replace("-", "_")
+    if any(fragment in lowered for fragment in _SECRET_FRAGMENTS):
+        return True
+    return any(part in _SECRET_WORDS for part in lowered.split("_"))
+
+
+def _scrub_text(text: str) -> str:
+    text = _BEARER.sub("Bearer " + REDACTED, text)
+    return _CARD_LIKE.sub(REDACTED, text)
+
+
+def redact_value(value: Any) -> Any:
+    if isinstance(value, str):
+        return _scrub_text(value)
+    if isinstance(value, dict):
+        return {
+            key: REDACTED if isinstance(key, str) and is_secret_key(key) else redact_value(item)
+            for key, item in value.items()
+        }
+    if isinstance(value, list | tuple | set):
+        return [redact_value(item) for item in value]
+    return value
+
+
+def redact(_logger: Any, _method: str, event: MutableMapping[str, Any]) -> MutableMapping[str, Any]:
+    for key in list(event):
+        if is_secret_key(key):
+            event[key] = REDACTED
+        else:
+            event[key] = redact_value(event[key])
+    return event
+
+
+def _add_request_id(
+    _logger: Any, _method: str, event: MutableMapping[str, Any]
+) -> MutableMapping[str, Any]:
+    request_id = _request_id.get()
+    if request_id is not None and "request_id" not in event:
+        event["request_id"] = request_id
+    return event
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg,unused-ignore]
+    """Writes to whatever `sys.stderr` is at emit time (test capture replaces it)."""
+
+    def __init__(self) -> None:
+        super().__init__(sys.stderr)
+
+    @property
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value: Any) -> None:
+        pass
+
+
+def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
+    """Route structlog and stdlib logging (uvicorn, SQLAlchemy) through one redacting pipeline."""
+    shared: list[Any] = [
+        structlog.contextvars.merge_contextvars,
+        _add_request_id,
+        structlog.stdlib.add_log_level,
+        structlog.stdlib.add_logger_name,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Any
+    if fmt == "json":
+        renderer = structlog.processors.JSONRenderer()
+        tail: list[Any] = [structlog.processors.dict_tracebacks]
+    else:
+        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        tail = []
+    structlog.configure(
+        processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
+        logger_factory=structlog.stdlib.LoggerFactory(),
+        wrapper_class=structlog.stdlib.BoundLogger,
+        cache_logger_on_first_use=True,
+    )
+    formatter = structlog.stdlib.ProcessorFormatter(
+        foreign_pre_chain=shared,
+        processors=[
+            structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+            *tail,
+            redact,
+            renderer,
+        ],
+    )
+    handler = _StderrHandler()
+    handler.setFormatter(formatter)
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+    for name in ("uvicorn", "uvicorn.error"):
+        logging.getLogger(name).handlers[:] = []
+        logging.getLogger(name).propagate = True
+    # Our middleware writes the access log; uvicorn's would duplicate it without ids.
+    logging.getLogger("uvicorn.access").handlers[:] = []
+    logging.getLogger("uvicorn.access").propagate = False
+
+
+def get_logger(name: str) -> Any:
+    return structlog.stdlib.get_logger(name)

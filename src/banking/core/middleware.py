@@ -1,0 +1,171 @@
+"""One pure-ASGI middleware for every request: id, access log, metrics, headers, limits.
+
+It is pure ASGI (not BaseHTTPMiddleware) because it runs on every request of the money
+hot path. It also turns an uncaught exception into a problem+json 500 that carries the
+request id, after logging the stack trace (and reporting it to Sentry when configured).
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from banking.core.errors import problem_for_status
+from banking.core.logging import get_logger, reset_request_id, set_request_id
+from banking.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
+
+log = get_logger("banking.http")
+
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+API_CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'"
+UI_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; font-src 'self'; object-src 'none'; frame-ancestors 'none'; "
+    "base-uri 'none'; form-action 'self'"
+)
+# FastAPI's interactive docs load Swagger UI from a CDN and run an inline script.
+DOCS_CSP = (
+    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
+    "img-src 'self' data: https://fastapi.tiangolo.com; frame-ancestors 'none'"
+)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+def _csp_for(path: str) -> str:
+    if path.startswith(("/docs", "/redoc")):
+        return DOCS_CSP
+    if path.startswith("/v1/") or path in {"/metrics", "/openapi.json"}:
+        return API_CSP
+    return UI_CSP
+
+
+class RequestMiddleware:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        headers = {
+            key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]
+        }
+        incoming = headers.get("x-request-id", "")
+        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        token = set_request_id(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        method: str = scope["method"]
+        path: str = scope["path"]
+        status = 500
+        response_started = False
+        is_https = scope.get("scheme") == "https"
+
+        extra_headers = [
+            (b"x-request-id", request_id.encode()),
+            (b"x-content-type-options", b"nosniff"),
+            (b"x-frame-options", b"DENY"),
+            (b"referrer-policy", b"no-referrer"),
+            (b"content-security-policy", _csp_for(path).encode()),
+            (b"cross-origin-opener-policy", b"same-origin"),
+            (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+        ]
+        if path.startswith("/v1/"):
+            extra_headers.append((b"cache-control", b"no-store"))
+        if is_https:
+            extra_headers.append(
+                (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+            )
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status, response_started
+            if message["type"] == "http.response.start":
+                response_started = True
+                status = message["status"]
+                message["headers"] = [
+                    (key, value)
+                    for key, value in message.get("headers", [])
+                    if key.lower() != b"server"
+                ] + extra_headers
+            await send(message)
+
+        received = 0
+
+        async def receive_wrapper() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > self.max_body_bytes:
+                    raise BodyTooLarge
+            return message
+
+        try:
+            early = self._reject_early(method, path, headers)
+            if early is not None:
+                await early(scope, receive, send_wrapper)
+            else:
+                await self.app(scope, receive_wrapper, send_wrapper)
+        except BodyTooLarge:
+            if not response_started:
+                await problem_for_status(413)(scope, receive, send_wrapper)
+        except Exception as exc:
+            log.exception(
+                "unhandled_error", method=method, path=path, error_type=type(exc).__name__
+            )
+            _report_to_sentry(exc)
+            if not response_started:
+                await problem_for_status(500)(scope, receive, send_wrapper)
+        finally:
+            duration = time.perf_counter() - started
+            route = scope.get("route")
+            template = getattr(route, "path", None) or ("static" if status < 400 else "unmatched")
+            HTTP_REQUESTS.labels(method, template, str(status)).inc()
+            HTTP_LATENCY.labels(method, template).observe(duration)
+            state = scope.get("state", {})
+            log.info(
+                "request",
+                method=method,
+                route=template,
+                path=path,
+                status=status,
+                duration_ms=round(duration * 1000, 2),
+                user_id=state.get("user_id"),
+                client_ip=state.get("client_ip") or (scope.get("client") or ("",))[0],
+            )
+            reset_request_id(token)
+
+    def _reject_early(self, method: str, path: str, headers: dict[str, str]) -> Any:
+        length = headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                return problem_for_status(400, "Content-Length is not a number.")
+            if int(length) > self.max_body_bytes:
+                return problem_for_status(413)
+        if method in _BODY_METHODS and path.startswith("/v1/"):
+            has_body = (length is not None and int(length) > 0) or ("transfer-encoding" in headers)
+            media_type = headers.get("content-type", "").split(";")[0].strip().lower()
+            if has_body and media_type != "application/json":
+                return problem_for_status(415)
+        return None
+
+
+def _report_to_sentry(exc: BaseException) -> None:
+    try:
+        import sentry_sdk
+    except ImportError:  # pragma: no cover - sentry-sdk is a dependency
+        return
+    if sentry_sdk.is_initialized():
+        sentry_sdk.capture_exception(exc)

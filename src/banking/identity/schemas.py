@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, EmailStr, Field, StringConstraints
+
+from banking.core.schemas import Name, NoControl, OutSchema, Schema
+
+# Length is checked by the policy (with a clear reason), not here, so that a short or long
+# password is reported as a policy failure; the bound here only stops absurd bodies.
+Password = Annotated[str, StringConstraints(strict=True, max_length=1024), NoControl]
+Phone = Annotated[
+    str, StringConstraints(strict=True, strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$")
+]
+Email = Annotated[EmailStr, StringConstraints(max_length=254)]
+
+
+def _lower(value: str) -> str:
+    return value.strip().lower()
+
+
+class SignupIn(Schema):
+    email: Annotated[Email, AfterValidator(_lower)]
+    password: Password
+    first_name: Name
+    last_name: Name
+    date_of_birth: dt.date
+    phone: Phone | None = None
+
+
+class LoginIn(Schema):
+    email: Annotated[str, StringConstraints(strict=True, max_length=254), NoControl]
+    password: Password
+
+
+class RefreshIn(Schema):
+    refresh_token: Annotated[str, StringConstraints(strict=True, max_length=256)]
+
+
+class PasswordChangeIn(Schema):
+    current_password: Password
+    new_password: Password
+
+
+class UserOut(OutSchema):
+    id: uuid.UUID
+    email: str
+    role: str
+    created_at: dt.datetime
+
+
+class TokenOut(OutSchema):
+    access_token: str
+    refresh_token: str
+    token_type: Literal["bearer"] = "bearer"
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class SessionOut(OutSchema):
+    id: uuid.UUID
+    created_at: dt.datetime
+    last_used_at: dt.datetime
+    expires_at: dt.datetime
+    ip: str | None
+    user_agent: str | None
+    current: bool = False

@@ -1,0 +1,566 @@
+"""Identity: sign-up, login, sessions and refresh-token rotation, lockout.
+
+Guarantees: passwords are stored only as Argon2id hashes and refresh tokens only as
+SHA-256 digests; a refresh token works once (its reuse revokes the whole session); an
+access token stops working as soon as its session is revoked; after `lockout_threshold`
+consecutive failures a user cannot log in for `lockout_duration_s`, and the response never
+reveals whether the email exists.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from banking.audit import service as audit
+from banking.core import security
+from banking.core.config import Settings
+from banking.core.db import utcnow, write_transaction
+from banking.core.deps import ClientInfo
+from banking.core.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
+from banking.core.metrics import AUTH_EVENTS
+from banking.holders.models import AccountHolder
+from banking.identity.models import AuthSession, RefreshToken, Role, User
+from banking.identity.policy import password_problem
+from banking.identity.schemas import SignupIn, TokenOut
+
+MINIMUM_AGE_YEARS = 18
+
+
+class EmailTaken(Conflict):
+    code = "email_taken"
+    title = "An account with this email cannot be created."
+
+
+class WeakPassword(InvalidRequest):
+    code = "weak_password"
+    title = "The password does not meet the password policy."
+
+
+class TooYoung(InvalidRequest):
+    code = "underage"
+    title = "Account holders must be at least 18 years old."
+
+
+class InvalidCredentials(Unauthorized):
+    code = "invalid_credentials"
+    title = "The email or password is incorrect, or the account is temporarily locked."
+
+
+class InvalidRefreshToken(Unauthorized):
+    code = "invalid_refresh_token"
+    title = "The refresh token is invalid, expired or revoked."
+
+
+class InvalidAccessToken(Unauthorized):
+    code = "invalid_token"
+    title = "The access token is missing, invalid, expired or revoked."
+
+
+class InsufficientRole(Forbidden):
+    code = "insufficient_role"
+    title = "Your role does not allow this operation."
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """The authenticated caller of one request."""
+
+    user_id: uuid.UUID
+    session_id: uuid.UUID
+    role: Role
+
+    @property
+    def is_staff(self) -> bool:
+        return self.role in (Role.support, Role.admin)
+
+
+def _age_on(birth: dt.date, today: dt.date) -> int:
+    return today.year - birth.year - ((today.month, today.day) < (birth.month, birth.day))
+
+
+async def signup(session: AsyncSession, *, request: SignupIn, client: ClientInfo) -> User:
+    today = utcnow().date()
+    if request.date_of_birth > today or _age_on(request.date_of_birth, today) < MINIMUM_AGE_YEARS:
+        raise TooYoung()
+    if request.date_of_birth.year < 1900:
+        raise InvalidRequest("date_of_birth is not plausible.")
+    problem = password_problem(request.password, request.email)
+    if problem:
+        raise WeakPassword(f"The password {problem}.")
+    password_hash = security.hash_password(request.password)
+    user = User(email=request.email, password_hash=password_hash, role=Role.member.value)
+    try:
+        async with write_transaction(session):
+            session.add(user)
+            await session.flush()
+            session.add(
+                AccountHolder(
+                    user_id=user.id,
+                    first_name=request.first_name,
+                    last_name=request.last_name,
+                    date_of_birth=request.date_of_birth,
+                    phone=request.phone,
+                )
+            )
+            await audit.record(
+                session,
+                event_type="user.signup",
+                actor_id=user.id,
+                target_type="user",
+                target_id=user.id,
+                client=client,
+            )
+    except IntegrityError as exc:
+        raise EmailTaken() from exc
+    AUTH_EVENTS.labels("signup").inc()
+    return user
+
+
+async def _open_session(
+    session: AsyncSession, *, user: User, settings: Settings, client: ClientInfo, now: dt.datetime
+) -> TokenOut:
+    auth_session = AuthSession(
+        user_id=user.id,
+        created_at=now,
+        last_used_at=now,
+        expires_at=now + dt.timedelta(seconds=settings.refresh_token_ttl_s),
+        ip=client.ip,
+        user_agent=client.user_agent,
+    )
+    session.add(auth_session)
+    await session.flush()
+    return await _issue_tokens(
+        session, auth_session=auth_session, role=user.role, settings=settings, now=now
+    )
+
+
+async def _issue_tokens(
+    session: AsyncSession,
+    *,
+    auth_session: AuthSession,
+    role: str,
+    settings: Settings,
+    now: dt.datetime,
+) -> TokenOut:
+    refresh_token = security.new_opaque_token()
+    session.add(
+        RefreshToken(
+            session_id=auth_session.id,
+            token_hash=security.token_digest(refresh_token),
+            created_at=now,
+            expires_at=min(
+                auth_session.expires_at, now + dt.timedelta(seconds=settings.refresh_token_ttl_s)
+            ),
+        )
+    )
+    access_token = security.issue_access_token(
+        secret=settings.jwt_secret,
+        user_id=auth_session.user_id,
+        session_id=auth_session.id,
+        role=role,
+        ttl_s=settings.access_token_ttl_s,
+        now=now,
+    )
+    return TokenOut(
+        access_token=access_token,
+        refresh_token=refresh_token,
+        expires_in=settings.access_token_ttl_s,
+    )
+
+
+async def login(
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    settings: Settings,
+    client: ClientInfo,
+    now: dt.datetime | None = None,
+) -> TokenOut:
+    now = now or utcnow()
+    email = email.strip().lower()
+    user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
+    locked = user is not None and user.locked_until is not None and user.locked_until > now
+    # Always verify (against a dummy hash for unknown emails) so timing reveals nothing.
+    password_ok = security.verify_password(user.password_hash if user else None, password)
+    if user is None or locked or not password_ok:
+        await _record_failed_login(
+            session,
+            user=user,
+            email=email,
+            locked=locked,
+            settings=settings,
+            client=client,
+            now=now,
+        )
+        raise InvalidCredentials()
+    async with write_transaction(session):
+        values: dict[str, object] = {"failed_login_count": 0, "locked_until": None}
+        if security.password_needs_rehash(user.password_hash):
+            values["password_hash"] = security.hash_password(password)
+        await session.execute(update(User).where(User.id == user.id).values(**values))
+        tokens = await _open_session(session, user=user, settings=settings, client=client, now=now)
+        await audit.record(
+            session,
+            event_type="auth.login",
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            client=client,
+        )
+    AUTH_EVENTS.labels("login").inc()
+    return tokens
+
+
+async def _record_failed_login(
+    session: AsyncSession,
+    *,
+    user: User | None,
+    email: str,
+    locked: bool,
+    settings: Settings,
+    client: ClientInfo,
+    now: dt.datetime,
+) -> None:
+    """Persist the failure in its own transaction: the failed request must leave a trace."""
+    AUTH_EVENTS.labels("login_failed").inc()
+    async with write_transaction(session):
+        if user is None:
+            await audit.record(
+                session,
+                event_type="auth.login",
+                outcome="failure",
+                client=client,
+                details={"reason": "unknown_email"},
+            )
+            return
+        if locked:
+            await audit.record(
+                session,
+                event_type="auth.login",
+                outcome="failure",
+                actor_id=user.id,
+                target_type="user",
+                target_id=user.id,
+                client=client,
+                details={"reason": "locked"},
+            )
+            return
+        # Count atomically in the database so concurrent failures are all counted.
+        failures = (
+            await session.execute(
+                update(User)
+                .where(User.id == user.id)
+                .values(failed_login_count=User.failed_login_count + 1)
+                .returning(User.failed_login_count)
+            )
+        ).scalar_one()
+        await audit.record(
+            session,
+            event_type="auth.login",
+            outcome="failure",
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            client=client,
+            details={"reason": "bad_password", "consecutive_failures": failures},
+        )
+        if failures >= settings.lockout_threshold:
+            until = now + dt.timedelta(seconds=settings.lockout_duration_s)
+            await session.execute(
+                update(User)
+                .where(User.id == user.id)
+                .values(locked_until=until, failed_login_count=0)
+            )
+            await audit.record(
+                session,
+                event_type="auth.lockout",
+                outcome="success",
+                actor_id=user.id,
+                target_type="user",
+                target_id=user.id,
+                client=client,
+                details={"locked_until": until.isoformat()},
+            )
+            AUTH_EVENTS.labels("lockout").inc()
+
+
+async def refresh(
+    session: AsyncSession,
+    *,
+    refresh_token: str,
+    settings: Settings,
+    client: ClientInfo,
+    now: dt.datetime | None = None,
+) -> TokenOut:
+    now = now or utcnow()
+    digest = security.token_digest(refresh_token)
+    failure: str | None = None
+    async with write_transaction(session):
+        row = (
+            await session.execute(
+                select(RefreshToken, AuthSession, User.role)
+                .join(AuthSession, AuthSession.id == RefreshToken.session_id)
+                .join(User, User.id == AuthSession.user_id)
+                .where(RefreshToken.token_hash == digest)
+            )
+        ).first()
+        if row is None:
+            failure = "unknown"
+        else:
+            token, auth_session, role = row
+            if auth_session.revoked_at is not None:
+                failure = "revoked"
+            elif token.used_at is not None:
+                # A rotated token came back: someone holds a copy. Kill the whole family.
+                failure = "reused"
+                await _revoke(session, auth_session.id, reason="refresh_reuse", now=now)
+                await audit.record(
+                    session,
+                    event_type="auth.refresh_reuse",
+                    outcome="failure",
+                    actor_id=auth_session.user_id,
+                    target_type="session",
+                    target_id=auth_session.id,
+                    client=client,
+                )
+            elif token.expires_at <= now or auth_session.expires_at <= now:
+                failure = "expired"
+            else:
+                claimed = await session.execute(
+                    update(RefreshToken)
+                    .where(RefreshToken.id == token.id, RefreshToken.used_at.is_(None))
+                    .values(used_at=now)
+                )
+                if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                    failure = "reused"
+                else:
+                    await session.execute(
+                        update(AuthSession)
+                        .where(AuthSession.id == auth_session.id)
+                        .values(last_used_at=now, ip=client.ip, user_agent=client.user_agent)
+                    )
+                    tokens = await _issue_tokens(
+                        session, auth_session=auth_session, role=role, settings=settings, now=now
+                    )
+                    await audit.record(
+                        session,
+                        event_type="auth.refresh",
+                        actor_id=auth_session.user_id,
+                        target_type="session",
+                        target_id=auth_session.id,
+                        client=client,
+                    )
+    # The transaction above has committed: a revocation persists although we answer 401.
+    if failure is not None:
+        AUTH_EVENTS.labels(f"refresh_{failure}").inc()
+        raise InvalidRefreshToken()
+    AUTH_EVENTS.labels("refresh").inc()
+    return tokens
+
+
+async def _revoke(
+    session: AsyncSession, session_id: uuid.UUID, *, reason: str, now: dt.datetime
+) -> None:
+    await session.execute(
+        update(AuthSession)
+        .where(AuthSession.id == session_id, AuthSession.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=reason)
+    )
+
+
+async def authenticate(
+    session: AsyncSession, *, token: str, settings: Settings, now: dt.datetime | None = None
+) -> Principal:
+    """Decode the JWT, then check its session and the user's current role in one query."""
+    now = now or utcnow()
+    try:
+        claims = security.decode_access_token(token, secret=settings.jwt_secret)
+    except security.InvalidToken as exc:
+        raise InvalidAccessToken() from exc
+    row = (
+        await session.execute(
+            select(AuthSession.revoked_at, AuthSession.expires_at, User.role)
+            .join(User, User.id == AuthSession.user_id)
+            .where(AuthSession.id == claims.session_id, AuthSession.user_id == claims.user_id)
+        )
+    ).first()
+    if row is None or row.revoked_at is not None or row.expires_at <= now:
+        raise InvalidAccessToken()
+    # The role comes from the database, so a demotion takes effect at once.
+    return Principal(user_id=claims.user_id, session_id=claims.session_id, role=Role(row.role))
+
+
+async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
+    user = await session.get(User, user_id)
+    if user is None:
+        raise NotFound()
+    return user
+
+
+async def logout(session: AsyncSession, *, principal: Principal, client: ClientInfo) -> None:
+    async with write_transaction(session):
+        await _revoke(session, principal.session_id, reason="logout", now=utcnow())
+        await audit.record(
+            session,
+            event_type="auth.logout",
+            actor_id=principal.user_id,
+            target_type="session",
+            target_id=principal.session_id,
+            client=client,
+        )
+
+
+async def logout_all(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    client: ClientInfo,
+    except_current: bool = False,
+    reason: str = "logout_all",
+) -> int:
+    async with write_transaction(session):
+        count = await _revoke_all(session, principal, except_current=except_current, reason=reason)
+        await audit.record(
+            session,
+            event_type="auth.logout_all",
+            actor_id=principal.user_id,
+            target_type="user",
+            target_id=principal.user_id,
+            client=client,
+            details={"sessions_revoked": count},
+        )
+    return count
+
+
+async def _revoke_all(
+    session: AsyncSession, principal: Principal, *, except_current: bool, reason: str
+) -> int:
+    statement = update(AuthSession).where(
+        AuthSession.user_id == principal.user_id, AuthSession.revoked_at.is_(None)
+    )
+    if except_current:
+        statement = statement.where(AuthSession.id != principal.session_id)
+    result = await session.execute(statement.values(revoked_at=utcnow(), revoked_reason=reason))
+    return int(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def change_password(
+    session: AsyncSession,
+    *,
+    principal: Principal,
+    current_password: str,
+    new_password: str,
+    client: ClientInfo,
+) -> None:
+    user = await get_user(session, principal.user_id)
+    if not security.verify_password(user.password_hash, current_password):
+        await audit.record_alone(
+            session,
+            event_type="auth.password_change",
+            outcome="failure",
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            client=client,
+            details={"reason": "bad_password"},
+        )
+        raise InvalidCredentials("The current password is incorrect.")
+    problem = password_problem(new_password, user.email)
+    if problem:
+        raise WeakPassword(f"The password {problem}.")
+    if security.verify_password(user.password_hash, new_password):
+        raise WeakPassword("The new password must differ from the current one.")
+    new_hash = security.hash_password(new_password)
+    async with write_transaction(session):
+        await session.execute(
+            update(User)
+            .where(User.id == user.id)
+            .values(password_hash=new_hash, password_changed_at=utcnow())
+        )
+        revoked = await _revoke_all(
+            session, principal, except_current=True, reason="password_change"
+        )
+        await audit.record(
+            session,
+            event_type="auth.password_change",
+            actor_id=user.id,
+            target_type="user",
+            target_id=user.id,
+            client=client,
+            details={"sessions_revoked": revoked},
+        )
+
+
+async def list_sessions(session: AsyncSession, *, principal: Principal) -> list[AuthSession]:
+    now = utcnow()
+    rows = await session.execute(
+        select(AuthSession)
+        .where(
+            AuthSession.user_id == principal.user_id,
+            AuthSession.revoked_at.is_(None),
+            AuthSession.expires_at > now,
+        )
+        .order_by(AuthSession.last_used_at.desc())
+    )
+    return list(rows.scalars())
+
+
+async def revoke_session(
+    session: AsyncSession, *, principal: Principal, session_id: uuid.UUID, client: ClientInfo
+) -> None:
+    async with write_transaction(session):
+        owned = await session.execute(
+            update(AuthSession)
+            .where(
+                AuthSession.id == session_id,
+                AuthSession.user_id == principal.user_id,
+                AuthSession.revoked_at.is_(None),
+            )
+            .values(revoked_at=utcnow(), revoked_reason="revoked_by_user")
+        )
+        if owned.rowcount != 1:  # type: ignore[attr-defined]
+            raise NotFound()
+        await audit.record(
+            session,
+            event_type="auth.session_revoked",
+            actor_id=principal.user_id,
+            target_type="session",
+            target_id=session_id,
+            client=client,
+        )
+
+
+async def set_role(
+    session: AsyncSession,
+    *,
+    email: str,
+    role: Role,
+    actor_id: uuid.UUID | None = None,
+    client: ClientInfo | None = None,
+) -> User:
+    """Change a user's role (CLI and admins only; the API never lets users raise their own)."""
+    async with write_transaction(session):
+        user = (
+            await session.execute(select(User).where(User.email == email.strip().lower()))
+        ).scalar_one_or_none()
+        if user is None:
+            raise NotFound("No user with that email.")
+        previous = user.role
+        user.role = role.value
+        await audit.record(
+            session,
+            event_type="user.role_changed",
+            actor_id=actor_id,
+            target_type="user",
+            target_id=user.id,
+            client=client,
+            details={"from": previous, "to": role.value},
+        )
+    return user

@@ -1,0 +1,71 @@
+"""Small helpers that create data through the public API."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from dataclasses import dataclass, field
+
+import httpx
+
+PASSWORD = "Plum-Harbour-Lantern-42"
+_counter = itertools.count(1)
+
+
+@dataclass
+class Member:
+    email: str
+    password: str
+    user_id: str
+    access_token: str
+    refresh_token: str
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.access_token}"}
+
+
+async def signup(
+    client: httpx.AsyncClient,
+    *,
+    email: str | None = None,
+    password: str = PASSWORD,
+    **profile: object,
+) -> httpx.Response:
+    email = email or f"member{next(_counter)}-{uuid.uuid4().hex[:6]}@example.com"
+    body = {
+        "email": email,
+        "password": password,
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+        "date_of_birth": "1990-05-17",
+        **profile,
+    }
+    return await client.post("/v1/auth/signup", json=body)
+
+
+async def login(client: httpx.AsyncClient, email: str, password: str = PASSWORD) -> httpx.Response:
+    return await client.post("/v1/auth/login", json={"email": email, "password": password})
+
+
+async def make_member(
+    client: httpx.AsyncClient,
+    *,
+    email: str | None = None,
+    password: str = PASSWORD,
+    **profile: object,
+) -> Member:
+    response = await signup(client, email=email, password=password, **profile)
+    assert response.status_code == 201, response.text
+    user = response.json()
+    tokens = await login(client, user["email"], password)
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    return Member(
+        email=user["email"],
+        password=password,
+        user_id=user["id"],
+        access_token=body["access_token"],
+        refresh_token=body["refresh_token"],
+    )

@@ -1,0 +1,115 @@
+"""Run the real `banking serve` in a subprocess for end-to-end and reliability tests."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from tests.conftest import TEST_SECRETS
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def server_env(database_url: str, **overrides: str) -> dict[str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TEST_")}
+    env.update(
+        {
+            "APP_ENV": "test",
+            "DATABASE_URL": database_url,
+            "LOG_FORMAT": "json",
+            "RATE_LIMITS_ENABLED": "false",
+            **{name.upper(): value for name, value in TEST_SECRETS.items()},
+        }
+    )
+    env.update(overrides)
+    return env
+
+
+class Server:
+    def __init__(
+        self,
+        database_url: str,
+        *,
+        workers: int = 1,
+        log_path: Path,
+        port: int | None = None,
+        **env: str,
+    ) -> None:
+        self.port = port or free_port()
+        self.base_url = f"http://127.0.0.1:{self.port}"
+        self.env = server_env(database_url, **env)
+        self.workers = workers
+        self.log_path = log_path
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self, *, timeout_s: float = 30.0) -> Server:
+        with self.log_path.open("ab") as log:
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "banking.cli",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--workers",
+                    str(self.workers),
+                ],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}: {self.logs()}")
+            try:
+                if httpx.get(f"{self.base_url}/v1/health/ready", timeout=1).status_code == 200:
+                    return self
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not become ready: {self.logs()}")
+
+    def signal(self, signum: int) -> None:
+        assert self.process is not None
+        # The whole process group: with several workers the children must go too.
+        os.killpg(
+            self.process.pid, signum
+        ) if signum == signal.SIGKILL else self.process.send_signal(signum)
+
+    def wait(self, timeout_s: float = 30.0) -> int:
+        assert self.process is not None
+        return self.process.wait(timeout_s)
+
+    def stop(self) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGTERM)
+        try:
+            self.process.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(5)
+
+    def logs(self) -> str:
+        return self.log_path.read_text(errors="replace")[-4000:] if self.log_path.exists() else ""
+
+    def __enter__(self) -> Server:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
