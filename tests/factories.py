@@ -69,3 +69,14 @@ async def make_member(
         access_token=body["access_token"],
         refresh_token=body["refresh_token"],
     )
+
+
+async def make_staff(client: httpx.AsyncClient, app: object, role: str) -> Member:
+    """A member promoted to `role` through the service (the API never raises roles)."""
+    from banking.identity import service as identity
+    from banking.identity.models import Role
+
+    member = await make_member(client)
+    async with app.state.db.sessionmaker() as session:  # type: ignore[attr-defined]
+        await identity.set_role(session, email=member.email, role=Role(role))
+    return member

@@ -23,6 +23,7 @@ from banking.core.logging import configure_logging, get_logger
 from banking.core.metrics import render_latest
 from banking.core.middleware import RequestMiddleware
 from banking.core.migrate import head_revision
+from banking.core.openapi import install_openapi
 
 log = get_logger("banking.app")
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.startup_hooks = []
     app.state.shutdown_hooks = []
     install_error_handlers(app)
+    install_openapi(app)
 
     from banking.routers import include_routers
 

@@ -40,7 +40,7 @@ Amount = Annotated[StrictInt, Field(ge=1, le=10**15, description="Amount in mino
 class Schema(BaseModel):
     """Input schemas: unknown fields are an error, never silently dropped."""
 
-    model_config = ConfigDict(extra="forbid", from_attributes=True, str_max_length=10_000)
+    model_config = ConfigDict(extra="forbid", from_attributes=True)
 
 
 class OutSchema(BaseModel):
