@@ -54,23 +54,27 @@ def _uses_bearer(operation: dict[str, Any]) -> bool:
     return any("HTTPBearer" in requirement for requirement in operation.get("security", []))
 
 
-async def _fill_path(client: httpx.AsyncClient, path: str, owner: Member,
-                     cache: dict[str, str]) -> str:
+async def _fill_path(
+    client: httpx.AsyncClient, path: str, owner: Member, cache: dict[str, str]
+) -> str:
     import re
 
     for name in re.findall(r"{(\w+)}", path):
         if name not in cache:
             factory = RESOURCE_FACTORIES.get(name)
             if factory is None:
-                pytest.fail(f"no resource factory for path parameter {name!r} ({path}); "
-                            f"add one to RESOURCE_FACTORIES")
+                pytest.fail(
+                    f"no resource factory for path parameter {name!r} ({path}); "
+                    f"add one to RESOURCE_FACTORIES"
+                )
             cache[name] = await factory(client, owner)
         path = path.replace("{" + name + "}", cache[name])
     return path
 
 
-async def _call(client: httpx.AsyncClient, method: str, path: str, body: Any,
-                headers: dict[str, str]) -> httpx.Response:
+async def _call(
+    client: httpx.AsyncClient, method: str, path: str, body: Any, headers: dict[str, str]
+) -> httpx.Response:
     headers = {**headers, "Idempotency-Key": "matrix-key-1"}
     if body is None:
         return await client.request(method, path, headers=headers)
@@ -97,29 +101,36 @@ async def test_authorization_matrix(client: httpx.AsyncClient, app: FastAPI) -> 
         anonymous = await _call(client, method, path, body, {})
         checked += 1
         if anonymous.status_code != 401:
-            failures.append(f"(a) {method} {template}: no credentials gave "
-                            f"{anonymous.status_code}, expected 401")
+            failures.append(
+                f"(a) {method} {template}: no credentials gave "
+                f"{anonymous.status_code}, expected 401"
+            )
         if not _uses_bearer(operation):
             continue
         if is_admin_route:
             as_member = await _call(client, method, path, body, other.headers)
             checked += 1
             if as_member.status_code != 403:
-                failures.append(f"(c) {method} {template}: member gave "
-                                f"{as_member.status_code}, expected 403")
+                failures.append(
+                    f"(c) {method} {template}: member gave {as_member.status_code}, expected 403"
+                )
             if method != "GET":
                 as_support = await _call(client, method, path, body, support.headers)
                 checked += 1
                 if as_support.status_code != 403:
-                    failures.append(f"(d) {method} {template}: support gave "
-                                    f"{as_support.status_code}, expected 403")
+                    failures.append(
+                        f"(d) {method} {template}: support gave "
+                        f"{as_support.status_code}, expected 403"
+                    )
         elif "{" in template:
             as_other = await _call(client, method, path, body, other.headers)
             checked += 1
             if as_other.status_code != 404:
-                failures.append(f"(b) {method} {template}: another member gave "
-                                f"{as_other.status_code}, expected 404 "
-                                f"({as_other.text[:200]})")
+                failures.append(
+                    f"(b) {method} {template}: another member gave "
+                    f"{as_other.status_code}, expected 404 "
+                    f"({as_other.text[:200]})"
+                )
     assert admin.user_id
     assert checked > 0
     assert not failures, "\n".join(failures)

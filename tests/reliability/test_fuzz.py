@@ -22,22 +22,38 @@ from tests.server import Server
 
 pytestmark = pytest.mark.slow
 
-CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+]
 EXAMPLES_PER_OPERATION = 25
 # These end the session the fuzzer authenticates with; fuzzing them would only make every
 # later call a (documented) 401.
-SESSION_ENDING = {("POST", "/v1/auth/logout"), ("POST", "/v1/auth/logout-all"),
-                  ("POST", "/v1/auth/password"), ("DELETE", "/v1/auth/sessions/{session_id}")}
+SESSION_ENDING = {
+    ("POST", "/v1/auth/logout"),
+    ("POST", "/v1/auth/logout-all"),
+    ("POST", "/v1/auth/password"),
+    ("DELETE", "/v1/auth/sessions/{session_id}"),
+}
 
 
 def _member_token(base_url: str) -> str:
     with httpx.Client(base_url=base_url, timeout=10) as http:
-        http.post("/v1/auth/signup", json={
-            "email": "fuzz@example.com", "password": PASSWORD, "first_name": "Fuzz",
-            "last_name": "Tester", "date_of_birth": "1985-02-03"})
-        login = http.post("/v1/auth/login", json={"email": "fuzz@example.com",
-                                                  "password": PASSWORD})
+        http.post(
+            "/v1/auth/signup",
+            json={
+                "email": "fuzz@example.com",
+                "password": PASSWORD,
+                "first_name": "Fuzz",
+                "last_name": "Tester",
+                "date_of_birth": "1985-02-03",
+            },
+        )
+        login = http.post(
+            "/v1/auth/login", json={"email": "fuzz@example.com", "password": PASSWORD}
+        )
         login.raise_for_status()
         return str(login.json()["access_token"])
 
@@ -56,8 +72,13 @@ def test_every_operation_survives_schema_fuzzing(database_url: str, tmp_path: Pa
                 continue
             fuzzed.add((operation.method.upper(), operation.path))
 
-            @settings(max_examples=EXAMPLES_PER_OPERATION, deadline=None, derandomize=True,
-                      suppress_health_check=list(HealthCheck), database=None)
+            @settings(
+                max_examples=EXAMPLES_PER_OPERATION,
+                deadline=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+                database=None,
+            )
             @given(case=operation.as_strategy())
             def run(case: schemathesis.Case) -> None:
                 case.call_and_validate(headers=headers, checks=CHECKS, timeout=10)
