@@ -5,6 +5,7 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev run test test-pg lint fmt bench docs clean
@@ -52,6 +53,9 @@ lint: install-dev
 fmt: install-dev
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
+
+bench: install-dev
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
