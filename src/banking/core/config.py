@@ -70,6 +70,10 @@ class Settings(BaseSettings):
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_duration_s: int = Field(default=15 * 60, ge=1)
 
+    # Cards (see cards/): retired encryption keys, kept until `banking cards rotate-key`.
+    card_encryption_previous_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    card_bin: str = Field(default="400000", pattern=r"^[0-9]{6,8}$")
+
     # Rate limits (see core/ratelimit.py), in the `limits` library's notation.
     rate_limits_enabled: bool = True
     rate_limit_signup: str = "10/minute"
@@ -78,7 +82,7 @@ class Settings(BaseSettings):
     rate_limit_money: str = "120/minute"
     rate_limit_lookup: str = "30/minute"
 
-    @field_validator("cors_origins", mode="before")
+    @field_validator("cors_origins", "card_encryption_previous_keys", mode="before")
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
