@@ -53,5 +53,8 @@ fmt: install-dev
 	$(BIN)/ruff format src tests
 	$(BIN)/ruff check --fix src tests
 
+docs: install
+	$(BIN)/python -m banking.apidocs docs/API.md
+
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
