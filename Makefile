@@ -51,11 +51,14 @@ lint: install-dev
 	$(BIN)/mypy
 
 fmt: install-dev
-	$(BIN)/ruff format src tests
-	$(BIN)/ruff check --fix src tests
+	$(BIN)/ruff format src tests bench
+	$(BIN)/ruff check --fix src tests bench
 
 bench: install-dev
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+
+docs: install
+	$(BIN)/python -m banking.apidocs docs/API.md
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import shutil
 import sys
-from collections.abc import Awaitable, Callable
+import tempfile
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Annotated, TypeVar
 
 import typer
@@ -24,6 +28,7 @@ app.add_typer(users_app, name="users")
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
 T = TypeVar("T")
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 def load_settings() -> Settings:
@@ -73,8 +78,13 @@ def serve(
     workers: Annotated[int, typer.Option(min=1, help="Worker processes.")] = 1,
     reload: Annotated[bool, typer.Option(help="Restart on code changes (development).")] = False,
 ) -> None:
-    """Serve the API and the web UI with uvicorn."""
-    import uvicorn
+    """Serve the API and the web UI with uvicorn.
+
+    With several workers and no PROMETHEUS_MULTIPROC_DIR set, a temporary directory is
+    created for prometheus-client's multiprocess mode (so /metrics adds up every worker)
+    and removed on exit.
+    """
+    from banking.core.logging import configure_logging
 
     settings = load_settings()
     if settings.is_sqlite and workers > 1:
@@ -83,6 +93,36 @@ def serve(
             "Use PostgreSQL (DATABASE_URL) for several workers."
         )
         raise typer.Exit(2)
+    # The supervisor logs too (worker start, restart, shutdown): same format as the workers.
+    configure_logging(settings.log_level, settings.effective_log_format.value)
+    with metrics_directory(workers=1 if reload else workers):
+        _run_uvicorn(settings, host=host, port=port, workers=workers, reload=reload)
+
+
+@contextlib.contextmanager
+def metrics_directory(*, workers: int) -> Iterator[str | None]:
+    """Set PROMETHEUS_MULTIPROC_DIR to a fresh directory for the server's lifetime.
+
+    Needed only with several workers; an operator's own setting is kept as it is. Workers
+    are spawned after this runs, so they inherit the variable before importing
+    prometheus-client (which reads it once, at import).
+    """
+    configured = os.environ.get(MULTIPROC_ENV, "").strip()
+    if workers <= 1 or configured:
+        yield configured or None
+        return
+    directory = tempfile.mkdtemp(prefix="banking-metrics-")
+    os.environ[MULTIPROC_ENV] = directory
+    try:
+        yield directory
+    finally:
+        os.environ.pop(MULTIPROC_ENV, None)
+        shutil.rmtree(directory, ignore_errors=True)
+
+
+def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int, reload: bool) -> None:
+    import uvicorn
+
     uvicorn.run(
         "banking.app:create_app",
         factory=True,
