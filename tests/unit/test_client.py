@@ -446,3 +446,20 @@ class TestPagination:
         ) as client:
             found = [t.id async for t in client.transactions("acc-1")]
         assert found == ["x", "y"]
+
+
+class TestDemoAmounts:
+    @pytest.mark.parametrize(
+        ("minor", "currency", "text"),
+        [
+            (123456, "USD", "1,234.56 USD"),
+            (-5, "EUR", "-0.05 EUR"),
+            (1235, "JPY", "1,235 JPY"),
+            (1001, "KWD", "1.001 KWD"),
+            (0, "GBP", "0.00 GBP"),
+        ],
+    )
+    def test_minor_units_are_formatted_exactly(self, minor: int, currency: str, text: str) -> None:
+        from banking.demo import format_minor
+
+        assert format_minor(minor, currency) == text
