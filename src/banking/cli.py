@@ -142,6 +142,39 @@ def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int, relo
     )
 
 
+@app.command()
+def demo(
+    base_url: Annotated[str, typer.Option(help="The server to run against.")] = (
+        "http://127.0.0.1:8000"
+    ),
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON document, for scripts.")
+    ] = False,
+    until: Annotated[str | None, typer.Option(help="Stop after this step (e.g. log-in).")] = None,
+    network_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="CARD_NETWORK_API_KEY",
+            help="Card network key for the card payment (default: the local dev key).",
+        ),
+    ] = None,
+) -> None:
+    """Walk the whole customer flow against a running server; exit 1 on any surprise."""
+    from banking import demo as walkthrough
+
+    if network_key is None:
+        try:
+            network_key = get_settings().card_network_api_key or None
+        except ConfigError:
+            network_key = None
+    try:
+        status = walkthrough.run(base_url, as_json=as_json, until=until, network_key=network_key)
+    except ValueError as exc:
+        err.print(str(exc))
+        raise typer.Exit(2) from exc
+    raise typer.Exit(status)
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Seal pending rows, then walk the hash chain; exit 1 at the first broken link."""

@@ -1,0 +1,223 @@
+// The API module: every call to the server goes through `request`.
+// Tokens live in this module's memory only (never in storage or cookies), so a reload
+// signs the user out. The access token is refreshed shortly before it expires, and once
+// more if the server still answers 401 `invalid_token`. Every failure becomes an ApiError
+// whose message is the server's problem+json `detail`, with field `errors` attached.
+
+const REFRESH_MARGIN_MS = 30_000;
+
+let tokens = null; // { access, refresh, refreshAt }
+let user = null; // what we know about the signed-in user: { email, ... }
+let refreshing = null;
+let refreshTimer = null;
+const listeners = new Set();
+
+export class ApiError extends Error {
+  constructor({ status, code, title = "", detail, requestId = null, errors = [], body = {} }) {
+    super(detail || title || `Request failed (${status}).`);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+    this.title = title;
+    this.requestId = requestId;
+    this.errors = errors;
+    this.body = body;
+  }
+}
+
+export function onAuthChange(listener) {
+  listeners.add(listener);
+  return () => listeners.delete(listener);
+}
+
+function notify(reason) {
+  for (const listener of listeners) listener(isSignedIn(), reason);
+}
+
+export function isSignedIn() {
+  return tokens !== null;
+}
+
+export function currentUser() {
+  return user;
+}
+
+function storeTokens(body) {
+  const lifetimeMs = Math.max(0, Number(body.expires_in) * 1000);
+  const leadMs = Math.min(REFRESH_MARGIN_MS, lifetimeMs / 2);
+  tokens = {
+    access: body.access_token,
+    refresh: body.refresh_token,
+    refreshAt: Date.now() + lifetimeMs - leadMs,
+  };
+  clearTimeout(refreshTimer);
+  // Refresh in the background too, so an idle tab keeps a live session.
+  refreshTimer = setTimeout(() => refresh().catch(() => {}), lifetimeMs - leadMs);
+}
+
+// `reason` is "logout" when the user asked, "expired" when the server ended the session.
+export function forgetSession(reason = "logout") {
+  const wasSignedIn = isSignedIn();
+  tokens = null;
+  user = null;
+  clearTimeout(refreshTimer);
+  if (wasSignedIn) notify(reason);
+}
+
+// One refresh at a time: a refresh token works once, so two parallel refreshes would
+// look like token theft to the server and end the session.
+function refresh() {
+  if (!tokens) return Promise.reject(sessionEnded());
+  if (!refreshing) {
+    const presented = tokens.refresh;
+    refreshing = send("POST", "/v1/auth/refresh", { body: { refresh_token: presented } })
+      .then((body) => {
+        if (tokens && tokens.refresh === presented) storeTokens(body);
+      })
+      .catch((error) => {
+        if (error.status === 401) forgetSession("expired");
+        throw error.status === 401 ? sessionEnded() : error;
+      })
+      .finally(() => {
+        refreshing = null;
+      });
+  }
+  return refreshing;
+}
+
+function sessionEnded() {
+  return new ApiError({
+    status: 401,
+    code: "session_ended",
+    detail: "Your session has ended. Please log in again.",
+  });
+}
+
+async function send(method, path, { body, query, headers = {}, accept = "application/json" } = {}) {
+  const url = new URL(path, window.location.origin);
+  for (const [name, value] of Object.entries(query ?? {})) {
+    if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
+  }
+  const init = { method, headers: { Accept: accept, ...headers }, credentials: "omit" };
+  if (body !== undefined) {
+    init.headers["Content-Type"] = "application/json";
+    init.body = JSON.stringify(body);
+  }
+  let response;
+  try {
+    response = await fetch(url, init);
+  } catch {
+    throw new ApiError({
+      status: 0,
+      code: "network_error",
+      detail: "The bank could not be reached. Check your connection and try again.",
+    });
+  }
+  if (!response.ok) throw await errorFrom(response);
+  if (response.status === 204) return null;
+  const type = response.headers.get("content-type") || "";
+  if (type.includes("json")) return response.json();
+  return accept === "application/json" ? response.text() : response.blob();
+}
+
+async function errorFrom(response) {
+  let body = {};
+  try {
+    body = await response.json();
+  } catch {
+    body = {};
+  }
+  return new ApiError({
+    status: response.status,
+    code: body.code || `http_${response.status}`,
+    title: body.title,
+    detail: body.detail || friendlyStatus(response.status),
+    requestId: body.request_id || response.headers.get("x-request-id"),
+    errors: Array.isArray(body.errors) ? body.errors : [],
+    body,
+  });
+}
+
+function friendlyStatus(status) {
+  if (status === 429) return "Too many requests. Please wait a moment and try again.";
+  if (status >= 500) return "The bank had a problem handling this request. Please try again.";
+  return `The request failed (${status}).`;
+}
+
+// An authenticated call. `idempotencyKey` is sent for money-moving POSTs; reuse the same
+// key to retry safely.
+export async function request(method, path, options = {}) {
+  if (!tokens) throw sessionEnded();
+  if (Date.now() >= tokens.refreshAt) await refresh();
+  const { idempotencyKey, ...rest } = options;
+  const attempt = () => send(method, path, {
+    ...rest,
+    headers: {
+      Authorization: `Bearer ${tokens.access}`,
+      ...(idempotencyKey ? { "Idempotency-Key": idempotencyKey } : {}),
+    },
+  });
+  try {
+    return await attempt();
+  } catch (error) {
+    if (error.status !== 401 || error.code !== "invalid_token" || !tokens) throw error;
+    await refresh();
+    return attempt();
+  }
+}
+
+export function newIdempotencyKey() {
+  if (crypto.randomUUID) return crypto.randomUUID();
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  bytes[6] = (bytes[6] & 0x0f) | 0x40;
+  bytes[8] = (bytes[8] & 0x3f) | 0x80;
+  const hex = [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+// ---- the calls, named as in the API contract
+
+export function signup(profile) {
+  return send("POST", "/v1/auth/signup", { body: profile });
+}
+
+export async function login(email, password) {
+  const body = await send("POST", "/v1/auth/login", { body: { email, password } });
+  storeTokens(body);
+  user = { email };
+  try {
+    user = { email, ...(await request("GET", "/v1/auth/me")) };
+  } catch {
+    // /v1/auth/me is optional for the UI: the email typed at login is enough to greet.
+  }
+  notify("login");
+  return user;
+}
+
+export async function logout({ everywhere = false } = {}) {
+  try {
+    if (tokens) await request("POST", everywhere ? "/v1/auth/logout-all" : "/v1/auth/logout");
+  } finally {
+    forgetSession();
+  }
+}
+
+export const sessions = {
+  list: () => request("GET", "/v1/auth/sessions"),
+  revoke: (id) => request("DELETE", `/v1/auth/sessions/${encodeURIComponent(id)}`),
+};
+
+export const accounts = {
+  list: (query) => request("GET", "/v1/accounts", { query }),
+  get: (id) => request("GET", `/v1/accounts/${encodeURIComponent(id)}`),
+  open: (type, currency) => request("POST", "/v1/accounts", { body: { type, currency } }),
+  balance: (id) => request("GET", `/v1/accounts/${encodeURIComponent(id)}/balance`),
+  lookup: (number) => request("GET", "/v1/accounts/lookup", { query: { number } }),
+  transactions: (id, query) =>
+    request("GET", `/v1/accounts/${encodeURIComponent(id)}/transactions`, { query }),
+};
+
+// Items of a list answer, whether `{items, next_cursor}` or a bare array.
+export function itemsOf(body) {
+  return Array.isArray(body) ? body : body?.items ?? [];
+}

@@ -1,0 +1,94 @@
+"""`banking demo` against a real server process."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import TEST_SECRETS
+from tests.server import Server, free_port
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
+    with Server(database_url, log_path=tmp_path / "server.log") as running:
+        yield running
+
+
+def demo(*args: str) -> tuple[int, str, str]:
+    env = {key: value for key, value in os.environ.items() if not key.startswith("TEST_")}
+    env["CARD_NETWORK_API_KEY"] = TEST_SECRETS["card_network_api_key"]
+    completed = subprocess.run(
+        [sys.executable, "-m", "banking.cli", "demo", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    return completed.returncode, completed.stdout, completed.stderr
+
+
+def test_the_sign_up_and_log_in_steps_pass_and_print_tables(server: Server) -> None:
+    status, out, err = demo("--base-url", server.base_url, "--until", "log-in")
+    assert status == 0, out + err
+    for title in ("1. Server is ready", "2. Sign up two people", "3. Log in"):
+        assert title in out
+    assert "Ada Lovelace" in out
+    assert "Grace Hopper" in out
+    assert "every step answered as expected" in out
+
+
+def test_json_mode_reports_each_step_for_scripts(server: Server) -> None:
+    status, out, err = demo("--base-url", server.base_url, "--until", "log-in", "--json")
+    assert status == 0, out + err
+    document = json.loads(out)
+    assert document["ok"] is True
+    assert [step["step"] for step in document["steps"]] == ["health", "sign-up", "log-in"]
+    people = document["steps"][1]["rows"]
+    assert [row["role"] for row in people] == ["member", "member"]
+
+
+def test_the_exit_status_is_zero_only_when_every_step_went_as_expected(server: Server) -> None:
+    status, out, err = demo("--base-url", server.base_url, "--json")
+    document: dict[str, Any] = json.loads(out)
+    steps = document["steps"]
+    assert document["ok"] == all(step["ok"] for step in steps), out
+    assert (status == 0) == document["ok"], out + err
+    if not document["ok"]:
+        # The walk stops at the first surprise and says what the server answered.
+        failed = steps[-1]
+        assert failed["ok"] is False
+        assert failed["code"]
+        assert failed["detail"]
+        assert all(step["ok"] for step in steps[:-1])
+
+
+def test_an_unreachable_server_fails_the_first_step() -> None:
+    status, out, _ = demo("--base-url", f"http://127.0.0.1:{free_port()}", "--json")
+    assert status == 1
+    document = json.loads(out)
+    assert document["steps"] == [
+        {
+            "step": "health",
+            "title": "Server is ready",
+            "ok": False,
+            "code": "network_error",
+            "detail": document["steps"][0]["detail"],
+        }
+    ]
+    assert "ConnectError" in document["steps"][0]["detail"]
+
+
+def test_an_unknown_step_name_is_a_usage_error() -> None:
+    status, _, err = demo("--until", "nonsense")
+    assert status == 2
+    assert "unknown step 'nonsense'" in err
