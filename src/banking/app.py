@@ -13,7 +13,10 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
+from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
+from starlette.routing import Match, Mount
+from starlette.types import Receive, Scope, Send
 
 from banking import __version__
 from banking.core.config import Settings, get_settings
@@ -27,6 +30,26 @@ from banking.core.openapi import install_openapi
 
 log = get_logger("banking.app")
 WEB_DIR = Path(__file__).resolve().parent / "web"
+
+
+class WebFiles(StaticFiles):
+    """The web UI at `/`, which must not answer for API paths: an unknown API path is a
+    404 and a known one with the wrong method a 405, both as problem+json."""
+
+    def __init__(self, app: FastAPI, **options: Any) -> None:
+        super().__init__(**options)
+        self.api = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope["path"]
+        if path == "/v1" or path.startswith(("/v1/", "/metrics")):
+            known = any(
+                route.matches(scope)[0] is not Match.NONE
+                for route in self.api.router.routes
+                if not isinstance(route, Mount)
+            )
+            raise StarletteHTTPException(405 if known else 404)
+        await super().__call__(scope, receive, send)
 
 
 def _init_sentry(settings: Settings) -> None:
@@ -122,7 +145,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         return Response(body, media_type=content_type)
 
     if WEB_DIR.joinpath("index.html").exists():
-        app.mount("/", StaticFiles(directory=WEB_DIR, html=True), name="web")
+        app.mount("/", WebFiles(app, directory=WEB_DIR, html=True), name="web")
 
     if settings.cors_origins:
         app.add_middleware(

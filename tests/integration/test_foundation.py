@@ -203,3 +203,20 @@ async def test_request_log_line_carries_id_route_status_and_user(
     assert event["status"] == 200
     assert event["method"] == "GET"
     assert "duration_ms" in event
+
+
+class TestApiPathsNeverFallThroughToTheWebUi:
+    async def test_unknown_api_path_with_post_is_404(self, client: httpx.AsyncClient) -> None:
+        response = await client.post("/v1/no-such-thing", json={})
+        assert response.status_code == 404
+        assert response.json()["code"] == "not_found"
+
+    async def test_known_api_path_with_wrong_method_is_405(self, client: httpx.AsyncClient) -> None:
+        response = await client.put("/v1/auth/login", json={})
+        assert response.status_code == 405
+        assert response.json()["code"] == "method_not_allowed"
+
+    async def test_the_web_ui_is_served_at_the_root(self, client: httpx.AsyncClient) -> None:
+        response = await client.get("/")
+        assert response.status_code == 200
+        assert "text/html" in response.headers["content-type"]
