@@ -70,6 +70,14 @@ class Settings(BaseSettings):
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_duration_s: int = Field(default=15 * 60, ge=1)
 
+    # Money (see ledger/ and payments/). Amounts are minor units of the account's currency.
+    max_movement_minor: int = Field(default=100_000_000, ge=1, le=10**15)
+    max_balance_minor: int = Field(default=10**13, ge=1, le=10**15)
+    daily_outgoing_limit_minor: int = Field(default=50_000_000, ge=1, le=10**15)
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=24 * 3600)
+    # SQLite: how many queued movements may share one COMMIT (group commit).
+    ledger_group_commit_max: int = Field(default=64, ge=1, le=1024)
+
     # Rate limits (see core/ratelimit.py), in the `limits` library's notation.
     rate_limits_enabled: bool = True
     rate_limit_signup: str = "10/minute"
