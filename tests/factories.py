@@ -5,8 +5,10 @@ from __future__ import annotations
 import itertools
 import uuid
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
+from fastapi import FastAPI
 
 PASSWORD = "Plum-Harbour-Lantern-42"
 _counter = itertools.count(1)
@@ -71,12 +73,37 @@ async def make_member(
     )
 
 
-async def make_staff(client: httpx.AsyncClient, app: object, role: str) -> Member:
-    """A member promoted to `role` through the service (the API never raises roles)."""
+async def make_staff(client: httpx.AsyncClient, app: FastAPI, role: str) -> Member:
+    """A member promoted to `role` (support or admin); roles are read per request."""
     from banking.identity import service as identity
     from banking.identity.models import Role
 
     member = await make_member(client)
-    async with app.state.db.sessionmaker() as session:  # type: ignore[attr-defined]
+    async with app.state.db.sessionmaker() as session:
         await identity.set_role(session, email=member.email, role=Role(role))
     return member
+
+
+async def open_account(
+    client: httpx.AsyncClient,
+    member: Member,
+    *,
+    type: str = "checking",
+    currency: str = "USD",
+    balance_minor: int = 0,
+) -> dict[str, Any]:
+    """Open an account through the API, funded with a deposit when `balance_minor` > 0."""
+    response = await client.post(
+        "/v1/accounts", json={"type": type, "currency": currency}, headers=member.headers
+    )
+    assert response.status_code == 201, response.text
+    account: dict[str, Any] = response.json()
+    if balance_minor:
+        deposit = await client.post(
+            f"/v1/accounts/{account['id']}/deposits",
+            json={"amount": balance_minor},
+            headers=member.headers,
+        )
+        assert deposit.status_code == 201, deposit.text
+        account["balance"] = account["available_balance"] = balance_minor
+    return account

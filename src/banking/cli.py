@@ -22,7 +22,9 @@ app = typer.Typer(
 )
 audit_app = typer.Typer(help="The hash-chained audit log.", no_args_is_help=True)
 users_app = typer.Typer(help="Users and roles.", no_args_is_help=True)
+ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
+app.add_typer(ledger_app, name="ledger")
 app.add_typer(users_app, name="users")
 
 console = Console(soft_wrap=True)
@@ -190,6 +192,27 @@ def audit_verify() -> None:
         err.print(f"[bold red]audit chain broken[/] at row {report.broken_at_id}: {report.reason}")
         raise typer.Exit(1)
     console.print(f"audit chain ok: {report.checked} rows verified, {report.unsealed} unsealed")
+
+
+@ledger_app.command("verify")
+def ledger_verify() -> None:
+    """Check every ledger invariant; exit 1 listing the offending ids."""
+    from banking.ledger.verify import VerifyReport, verify_ledger
+
+    async def work(db: object) -> VerifyReport:
+        async with db.sessionmaker() as session:  # type: ignore[attr-defined]
+            return await verify_ledger(session)
+
+    report = run_with_database(work)
+    if not report.ok:
+        for problem in report.problems:
+            err.print(f"[bold red]{problem.check}[/] {problem.subject}: {problem.detail}")
+        err.print(f"ledger verify failed: {len(report.problems)} problem(s)")
+        raise typer.Exit(1)
+    console.print(
+        f"ledger ok: {report.entries} entries, {report.postings} postings, "
+        f"{report.accounts} accounts verified"
+    )
 
 
 @users_app.command("set-role")

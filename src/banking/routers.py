@@ -4,13 +4,19 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
+from banking.accounts import routes as accounts
+from banking.admin import routes as admin
 from banking.core import health
 from banking.identity import routes as identity
+from banking.ledger import lifecycle as ledger
+from banking.payments import routes as payments
 
 
 def include_routers(app: FastAPI) -> None:
-    for router in (health.router, identity.router):
+    for router in (health.router, identity.router, accounts.router, payments.router, admin.router):
         app.include_router(router)
+    app.state.startup_hooks.append(ledger.start)
+    app.state.shutdown_hooks.append(ledger.stop)
     if app.state.settings.app_env.value == "test":
         from banking.core import diagnostics
 

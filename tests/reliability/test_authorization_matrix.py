@@ -15,7 +15,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.factories import Member, make_member, make_staff
+from tests.factories import Member, make_member, make_staff, open_account
 from tests.support.openapi_examples import ExampleBuilder
 
 PUBLIC = {
@@ -34,9 +34,15 @@ async def _own_session(client: httpx.AsyncClient, owner: Member) -> str:
     return str(response.json()[0]["id"])
 
 
+async def _own_account(client: httpx.AsyncClient, owner: Member) -> str:
+    account = await open_account(client, owner, balance_minor=10_00)
+    return str(account["id"])
+
+
 # Path parameter name → how to get a value for a resource that belongs to `owner`.
 RESOURCE_FACTORIES: dict[str, Factory] = {
     "session_id": _own_session,
+    "account_id": _own_account,
 }
 
 

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, insert, select, text, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from banking.audit.models import AuditEvent
@@ -27,8 +28,7 @@ SEAL_BATCH = 1000
 _SEALER_LOCK_KEY = 0x62616E6B
 
 
-async def record(
-    session: AsyncSession,
+def event_values(
     *,
     event_type: str,
     outcome: str = "success",
@@ -37,22 +37,34 @@ async def record(
     target_id: object | None = None,
     client: ClientInfo | None = None,
     details: dict[str, Any] | None = None,
-) -> None:
-    """Append one audit row inside the caller's transaction (no lock, no read)."""
-    await session.execute(
-        insert(AuditEvent).values(
-            occurred_at=utcnow(),
-            actor_id=actor_id,
-            event_type=event_type,
-            target_type=target_type,
-            target_id=str(target_id) if target_id is not None else None,
-            outcome=outcome,
-            ip=client.ip if client else None,
-            user_agent=client.user_agent if client else None,
-            request_id=client.request_id if client else None,
-            details=json.dumps(details or {}, sort_keys=True, separators=(",", ":"), default=str),
-        )
-    )
+    occurred_at: dt.datetime | None = None,
+) -> dict[str, Any]:
+    """The column values of one audit row (for `record`, `record_sync` or a batch insert)."""
+    return {
+        "occurred_at": occurred_at or utcnow(),
+        "actor_id": actor_id,
+        "event_type": event_type,
+        "target_type": target_type,
+        "target_id": str(target_id) if target_id is not None else None,
+        "outcome": outcome,
+        "ip": client.ip if client else None,
+        "user_agent": client.user_agent if client else None,
+        "request_id": client.request_id if client else None,
+        "details": json.dumps(details or {}, sort_keys=True, separators=(",", ":"), default=str),
+    }
+
+
+async def record(session: AsyncSession, **fields: Any) -> None:
+    """Append one audit row inside the caller's transaction (no lock, no read).
+
+    Takes the keyword arguments of `event_values`.
+    """
+    await session.execute(insert(AuditEvent).values(**event_values(**fields)))
+
+
+def record_sync(connection: Connection, **fields: Any) -> None:
+    """`record` for code running on a synchronous connection (the ledger's writer)."""
+    connection.execute(insert(AuditEvent).values(**event_values(**fields)))
 
 
 async def record_alone(session: AsyncSession, **fields: Any) -> None:

@@ -74,6 +74,14 @@ class Settings(BaseSettings):
     card_encryption_previous_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     card_bin: str = Field(default="400000", pattern=r"^[0-9]{6,8}$")
 
+    # Money (see ledger/ and payments/). Amounts are minor units of the account's currency.
+    max_movement_minor: int = Field(default=100_000_000, ge=1, le=10**15)
+    max_balance_minor: int = Field(default=10**13, ge=1, le=10**15)
+    daily_outgoing_limit_minor: int = Field(default=50_000_000, ge=1, le=10**15)
+    idempotency_ttl_s: int = Field(default=24 * 3600, ge=24 * 3600)
+    # SQLite: how many queued movements may share one COMMIT (group commit).
+    ledger_group_commit_max: int = Field(default=64, ge=1, le=1024)
+
     # Rate limits (see core/ratelimit.py), in the `limits` library's notation.
     rate_limits_enabled: bool = True
     rate_limit_signup: str = "10/minute"

@@ -1,0 +1,158 @@
+"""Accounts: open, list, rename, close, look up a payee, read balances."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query
+
+from banking.accounts import service as accounts
+from banking.accounts.schemas import (
+    AccountNumber,
+    AccountOpenIn,
+    AccountOut,
+    AccountUpdateIn,
+    BalanceOut,
+    BalancesItem,
+    BalancesOut,
+    LookupOut,
+    account_out,
+)
+from banking.core.db import utcnow
+from banking.core.deps import AppSettings, Client, DbSession
+from banking.core.schemas import Page
+from banking.identity.deps import CurrentUser
+from banking.ledger import history
+
+router = APIRouter(prefix="/v1", tags=["accounts"])
+
+
+@router.post("/accounts", status_code=201, response_model=AccountOut)
+async def open_account(
+    body: AccountOpenIn,
+    user: CurrentUser,
+    session: DbSession,
+    settings: AppSettings,
+    client: Client,
+) -> AccountOut:
+    """Open a checking or savings account in a supported currency (default USD)."""
+    account = await accounts.open_account(session, principal=user, request=body, client=client)
+    return account_out(account, default_daily_limit_minor=settings.daily_outgoing_limit_minor)
+
+
+@router.get("/accounts", response_model=Page[AccountOut])
+async def list_accounts(
+    user: CurrentUser, session: DbSession, settings: AppSettings
+) -> Page[AccountOut]:
+    """Your accounts, oldest first."""
+    rows = await accounts.list_accounts(session, principal=user)
+    limit = settings.daily_outgoing_limit_minor
+    return Page[AccountOut](
+        items=[account_out(row, default_daily_limit_minor=limit) for row in rows],
+        next_cursor=None,
+    )
+
+
+@router.get("/accounts/lookup", response_model=LookupOut)
+async def lookup_account(
+    user: CurrentUser,
+    session: DbSession,
+    number: Annotated[AccountNumber, Query(description="The payee's 12-digit account number.")],
+) -> LookupOut:
+    """Confirm a payee before a transfer: the masked holder name and the currency."""
+    view = await accounts.lookup(session, number=number)
+    return LookupOut(number=view.number, currency=view.currency, holder_name=view.holder_name)
+
+
+@router.get("/balances", response_model=BalancesOut)
+async def balances(user: CurrentUser, session: DbSession) -> BalancesOut:
+    """Every one of your accounts' balances, read together in one consistent snapshot."""
+    rows = await accounts.list_accounts(session, principal=user)
+    return BalancesOut(
+        items=[
+            BalancesItem(
+                account_id=row.id,
+                number=row.number or "",
+                type=row.type,
+                status=row.status,
+                currency=row.currency,
+                balance=row.balance_minor,
+                available_balance=row.balance_minor - row.held_minor,
+                held=row.held_minor,
+            )
+            for row in rows
+        ],
+        as_of=utcnow(),
+    )
+
+
+@router.get("/accounts/{account_id}", response_model=AccountOut)
+async def get_account(
+    account_id: uuid.UUID, user: CurrentUser, session: DbSession, settings: AppSettings
+) -> AccountOut:
+    """One of your accounts."""
+    account = await accounts.get_owned(session, principal=user, account_id=account_id)
+    return account_out(account, default_daily_limit_minor=settings.daily_outgoing_limit_minor)
+
+
+@router.patch("/accounts/{account_id}", response_model=AccountOut)
+async def update_account(
+    account_id: uuid.UUID,
+    body: AccountUpdateIn,
+    user: CurrentUser,
+    session: DbSession,
+    settings: AppSettings,
+    client: Client,
+) -> AccountOut:
+    """Change the account's nickname (the only field a member may change)."""
+    account = await accounts.rename(
+        session, principal=user, account_id=account_id, nickname=body.nickname, client=client
+    )
+    return account_out(account, default_daily_limit_minor=settings.daily_outgoing_limit_minor)
+
+
+@router.post("/accounts/{account_id}/close", response_model=AccountOut)
+async def close_account(
+    account_id: uuid.UUID,
+    user: CurrentUser,
+    session: DbSession,
+    settings: AppSettings,
+    client: Client,
+) -> AccountOut:
+    """Close the account for good. Only at a zero balance with no open card holds."""
+    account = await accounts.close_account(
+        session, principal=user, account_id=account_id, client=client
+    )
+    return account_out(account, default_daily_limit_minor=settings.daily_outgoing_limit_minor)
+
+
+@router.get("/accounts/{account_id}/balance", response_model=BalanceOut)
+async def get_balance(
+    account_id: uuid.UUID,
+    user: CurrentUser,
+    session: DbSession,
+    verify: bool = False,
+) -> BalanceOut:
+    """Balance and available balance. With `?verify=true` the balance is also recomputed
+    from the account's postings and `consistent` says whether all agree."""
+    account = await accounts.get_owned(session, principal=user, account_id=account_id)
+    if not verify:
+        return BalanceOut(
+            account_id=account.id,
+            currency=account.currency,
+            balance=account.balance_minor,
+            available_balance=account.balance_minor - account.held_minor,
+            held=account.held_minor,
+        )
+    check = await history.check_balance(session, account_id=account.id)
+    return BalanceOut(
+        account_id=account.id,
+        currency=account.currency,
+        balance=check.balance_minor,
+        available_balance=check.balance_minor - check.held_minor,
+        held=check.held_minor,
+        computed_balance=check.sum_minor,
+        last_balance_after=check.last_balance_after_minor,
+        consistent=check.consistent,
+    )

@@ -1,0 +1,233 @@
+"""Idempotency keys (IETF draft "The Idempotency-Key HTTP Header Field").
+
+Generic over who asks: a record belongs to a *scope* (`user:<id>` for members,
+`network:<name>` for a card network client) and a key the client chose. Guarantees:
+
+- The stored response is written in the same database transaction as the effect it
+  describes, so a crash leaves either both or neither: a retry after a crash either
+  replays the answer or runs the request for the first time, never twice.
+- The same key with the same request fingerprint replays the stored status and body; with
+  a different fingerprint it is refused (`idempotency_key_reused`).
+- A duplicate that arrives while the first request is still running is refused with 409
+  (`idempotency_key_in_flight`). "In flight" is never a stored marker that a crashed
+  process could leave behind: within a process it is an in-memory set, and across
+  PostgreSQL processes a transaction-scoped advisory lock taken inside the effect's
+  transaction, which the database releases when the transaction or its connection ends.
+- The unique (scope, key) constraint is the final guard: if two requests still race past
+  both checks, only one transaction can insert the record; the other rolls back and
+  replays the winner's answer.
+- Records are kept for at least `idempotency_ttl_s` (24 h minimum); an expired record is
+  ignored and replaced by the next use of its key.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import re
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import Index, Integer, String, Table, Text, delete, select, text
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.engine import Connection
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+
+from banking.core.db import Base, BigId, UTCDateTime, utcnow
+from banking.core.errors import Conflict, DomainError, InvalidRequest
+
+HEADER = "Idempotency-Key"
+REPLAYED_HEADER = "Idempotent-Replayed"
+_KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+
+
+class IdempotencyRecord(Base):
+    __tablename__ = "idempotency_record"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(255))
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    response_status: Mapped[int] = mapped_column(Integer)
+    response_body: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        Index("ix_idempotency_record_scope_key", "scope", "key", unique=True),
+        Index("ix_idempotency_record_expires_at", "expires_at"),
+    )
+
+
+class IdempotencyKeyMissing(DomainError):
+    status = 400
+    code = "idempotency_key_missing"
+    title = "This operation requires an Idempotency-Key header."
+
+
+class IdempotencyKeyInvalid(DomainError):
+    status = 400
+    code = "idempotency_key_invalid"
+    title = "The Idempotency-Key header must be 1 to 255 printable ASCII characters."
+
+
+class IdempotencyKeyReused(InvalidRequest):
+    code = "idempotency_key_reused"
+    title = "This Idempotency-Key was already used with a different request."
+
+
+class IdempotencyKeyInFlight(Conflict):
+    code = "idempotency_key_in_flight"
+    title = "A request with this Idempotency-Key is still being processed; retry shortly."
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"Retry-After": "1"})
+
+
+@dataclass(frozen=True, slots=True)
+class Claim:
+    """One request's use of a key: who, which key, and what the request said."""
+
+    scope: str
+    key: str
+    fingerprint: str
+
+    @property
+    def lock_id(self) -> int:
+        """A signed 64-bit number for PostgreSQL's advisory locks."""
+        digest = hashlib.sha256(f"{self.scope}\x00{self.key}".encode()).digest()
+        return int.from_bytes(digest[:8], "big", signed=True)
+
+
+@dataclass(frozen=True, slots=True)
+class StoredResponse:
+    status: int
+    body: bytes
+
+
+def user_scope(user_id: object) -> str:
+    return f"user:{user_id}"
+
+
+def validate_key(key: str | None, *, required: bool) -> str | None:
+    if key is None:
+        if required:
+            raise IdempotencyKeyMissing()
+        return None
+    if not _KEY.match(key):
+        raise IdempotencyKeyInvalid()
+    return key
+
+
+def fingerprint(method: str, path: str, body: Mapping[str, Any]) -> str:
+    canonical = json.dumps(
+        [method.upper(), path, body], sort_keys=True, separators=(",", ":"), default=str
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class InFlight:
+    """The keys this process is working on right now."""
+
+    def __init__(self) -> None:
+        self._keys: set[tuple[str, str]] = set()
+
+    @contextlib.contextmanager
+    def hold(self, claim: Claim) -> Iterator[None]:
+        token = (claim.scope, claim.key)
+        if token in self._keys:
+            raise IdempotencyKeyInFlight()
+        self._keys.add(token)
+        try:
+            yield
+        finally:
+            self._keys.discard(token)
+
+
+IN_FLIGHT = InFlight()
+
+
+def _replay_or_refuse(row: Any, claim: Claim) -> StoredResponse:
+    if row.fingerprint != claim.fingerprint:
+        raise IdempotencyKeyReused()
+    return StoredResponse(status=row.response_status, body=row.response_body.encode())
+
+
+def _lookup_statement(claim: Claim, now: dt.datetime) -> Any:
+    record = cast(Table, IdempotencyRecord.__table__)
+    return select(record.c.fingerprint, record.c.response_status, record.c.response_body).where(
+        record.c.scope == claim.scope, record.c.key == claim.key, record.c.expires_at > now
+    )
+
+
+async def lookup(
+    session: AsyncSession, claim: Claim, *, now: dt.datetime | None = None
+) -> StoredResponse | None:
+    """The stored answer for this claim, None if the key is unused (or expired).
+
+    Raises `IdempotencyKeyReused` when the key was used for a different request.
+    """
+    row = (await session.execute(_lookup_statement(claim, now or utcnow()))).first()
+    return None if row is None else _replay_or_refuse(row, claim)
+
+
+def lookup_sync(
+    connection: Connection, claim: Claim, *, now: dt.datetime | None = None
+) -> StoredResponse | None:
+    row = connection.execute(_lookup_statement(claim, now or utcnow())).first()
+    return None if row is None else _replay_or_refuse(row, claim)
+
+
+def lock_sync(connection: Connection, claim: Claim) -> None:
+    """Inside the effect's transaction: refuse if another process holds this key.
+
+    On SQLite the whole service is one process whose writer runs one transaction at a
+    time, so the in-process `IN_FLIGHT` set is the complete guard.
+    """
+    if connection.dialect.name != "postgresql":
+        return
+    got = connection.execute(
+        text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": claim.lock_id}
+    ).scalar_one()
+    if not got:
+        raise IdempotencyKeyInFlight()
+
+
+def store_sync(
+    connection: Connection,
+    claim: Claim,
+    response: StoredResponse,
+    *,
+    now: dt.datetime,
+    ttl_s: int,
+) -> bool:
+    """Record the answer in the caller's transaction. False if the key is already taken
+    (the caller must roll back and replay the stored answer)."""
+    record = cast(Table, IdempotencyRecord.__table__)
+    values = {
+        "fingerprint": claim.fingerprint,
+        "response_status": response.status,
+        "response_body": response.body.decode(),
+        "created_at": now,
+        "expires_at": now + dt.timedelta(seconds=ttl_s),
+    }
+    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
+    statement = insert(record).values(scope=claim.scope, key=claim.key, **values)
+    # An expired record is replaced in place; a live one is left alone (no row returned).
+    inserted = connection.execute(
+        statement.on_conflict_do_update(
+            index_elements=["scope", "key"], set_=values, where=record.c.expires_at <= now
+        ).returning(record.c.id)
+    ).first()
+    return inserted is not None
+
+
+def purge_expired_sync(connection: Connection, *, now: dt.datetime) -> int:
+    record = cast(Table, IdempotencyRecord.__table__)
+    result = connection.execute(delete(record).where(record.c.expires_at <= now))
+    return int(result.rowcount)

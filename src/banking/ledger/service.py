@@ -1,0 +1,501 @@
+"""Ledger: the only code that moves money.
+
+Guarantees: every posted journal entry's postings sum to zero per currency; entries are
+never edited or deleted (a mistake is fixed by a reversing entry); a customer account's
+cached balance equals the sum of its postings and the `balance_after_minor` of its last
+posting, and never goes below zero; available balance = balance - held never goes below
+zero through a debit. Internal settlement accounts are never locked and never have a
+cached balance: theirs is the sum of their postings. A refused movement is recorded as a
+declined entry with its reason, with the same commit as the refusal. All of this is
+checked by `banking ledger verify`.
+
+One implementation of the rules, `post_sync`, runs on a synchronous SQLAlchemy
+`Connection`: on PostgreSQL through `AsyncConnection.run_sync` (asyncpg), on SQLite on
+the ledger's writer (see `ledger/writer.py`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, ClassVar, cast
+
+from sqlalchemy import Table, case, insert, select, update
+from sqlalchemy.engine import Connection
+
+from banking.accounts.models import Account, AccountStatus
+from banking.audit import service as audit
+from banking.core import idempotency
+from banking.core.config import Settings
+from banking.core.db import Database, utcnow
+from banking.core.deps import ClientInfo
+from banking.core.errors import Conflict, DomainError, InvalidRequest, NotFound
+from banking.core.idempotency import Claim, StoredResponse
+from banking.ledger import internal
+from banking.ledger.models import EntryKind, EntryStatus, JournalEntry, Posting
+from banking.ledger.writer import writer_for
+
+ACCOUNT = cast(Table, Account.__table__)
+ENTRY = cast(Table, JournalEntry.__table__)
+POSTING = cast(Table, Posting.__table__)
+
+
+class LedgerInvariantError(RuntimeError):
+    """A rule the ledger relies on does not hold: a bug, never a user error."""
+
+
+# Declines: each is recorded as a declined entry and answered with its problem+json.
+class Declined(DomainError):
+    reason: ClassVar[str] = "declined"
+
+
+class InsufficientFunds(Declined, Conflict):
+    code = reason = "insufficient_funds"
+    title = "The source account's available balance is lower than the amount."
+
+
+class AccountFrozen(Declined, Conflict):
+    code = reason = "account_frozen"
+    title = "The source account is frozen: no money can leave it."
+
+
+class AccountClosed(Declined, Conflict):
+    code = reason = "account_closed"
+    title = "An account in this movement is closed."
+
+
+class CurrencyMismatch(Declined, InvalidRequest):
+    code = reason = "currency_mismatch"
+    title = "Both accounts of a movement must hold the same currency."
+
+
+class AmountTooLarge(Declined, InvalidRequest):
+    code = reason = "amount_too_large"
+    title = "The amount is above the maximum allowed for one movement."
+
+
+class BalanceLimitExceeded(Declined, InvalidRequest):
+    code = reason = "balance_limit_exceeded"
+    title = "The movement would take the target account above the maximum balance."
+
+
+class DailyLimitExceeded(Declined, Conflict):
+    code = reason = "daily_limit_exceeded"
+    title = "The movement would exceed the source account's daily outgoing limit."
+
+
+class SameAccount(Declined, InvalidRequest):
+    code = reason = "same_account"
+    title = "The source and target accounts must differ."
+
+
+class DeclineReason(StrEnum):
+    insufficient_funds = "insufficient_funds"
+    account_frozen = "account_frozen"
+    account_closed = "account_closed"
+    currency_mismatch = "currency_mismatch"
+    amount_too_large = "amount_too_large"
+    balance_limit_exceeded = "balance_limit_exceeded"
+    daily_limit_exceeded = "daily_limit_exceeded"
+    same_account = "same_account"
+
+
+DECLINES: dict[str, type[Declined]] = {
+    cls.reason: cls
+    for cls in (
+        InsufficientFunds,
+        AccountFrozen,
+        AccountClosed,
+        CurrencyMismatch,
+        AmountTooLarge,
+        BalanceLimitExceeded,
+        DailyLimitExceeded,
+        SameAccount,
+    )
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Limits:
+    max_movement_minor: int
+    max_balance_minor: int
+    daily_outgoing_limit_minor: int
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Limits:
+        return cls(
+            max_movement_minor=settings.max_movement_minor,
+            max_balance_minor=settings.max_balance_minor,
+            daily_outgoing_limit_minor=settings.daily_outgoing_limit_minor,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """A request to move `amount_minor` from `source` to `target` as one journal entry.
+
+    `origin_account_id` is the customer account the request was made on (its history
+    shows the attempt if it is declined). `release_hold_minor` lets a card capture turn
+    a hold on the source into the debit in the same entry.
+    """
+
+    kind: EntryKind
+    source_account_id: uuid.UUID
+    target_account_id: uuid.UUID
+    origin_account_id: uuid.UUID
+    amount_minor: int
+    currency: str
+    description: str | None = None
+    initiator_id: uuid.UUID | None = None
+    idempotency_key: str | None = None
+    release_hold_minor: int = 0
+    client: ClientInfo | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What happened to a movement: posted (with balances after) or declined."""
+
+    entry_id: uuid.UUID
+    movement: Movement
+    status: EntryStatus
+    created_at: dt.datetime
+    decline: Declined | None = None
+    # Customer account id -> its balance after the entry (posted entries only).
+    balances_after: dict[uuid.UUID, int] = field(default_factory=dict)
+
+    @property
+    def posted(self) -> bool:
+        return self.status is EntryStatus.posted
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    outcome: Outcome | None
+    """None when the answer is a replay of an earlier request with the same key."""
+    response: StoredResponse | None
+    replayed: bool = False
+
+
+Render = Callable[[Outcome], StoredResponse]
+
+
+class _KeyTaken(Exception):
+    """Raised inside the transaction to roll it back: the key was stored meanwhile."""
+
+
+@dataclass(slots=True)
+class _Locked:
+    id: uuid.UUID
+    status: str
+    currency: str
+    balance_minor: int
+    held_minor: int
+    daily_limit_minor: int | None
+    outgoing_on: dt.date | None
+    outgoing_minor: int
+
+
+def _lock_customer_accounts(
+    connection: Connection, account_ids: Sequence[uuid.UUID]
+) -> dict[uuid.UUID, _Locked]:
+    # Lock in id order, in one statement, so two opposite transfers cannot deadlock.
+    rows = connection.execute(
+        select(
+            ACCOUNT.c.id,
+            ACCOUNT.c.status,
+            ACCOUNT.c.currency,
+            ACCOUNT.c.balance_minor,
+            ACCOUNT.c.held_minor,
+            ACCOUNT.c.daily_outgoing_limit_minor,
+            ACCOUNT.c.outgoing_on,
+            ACCOUNT.c.outgoing_minor,
+        )
+        .where(ACCOUNT.c.id.in_(sorted(account_ids)), ACCOUNT.c.is_internal.is_(False))
+        .order_by(ACCOUNT.c.id)
+        .with_for_update()
+    ).all()
+    return {row[0]: _Locked(*row) for row in rows}
+
+
+def _decide(
+    connection: Connection, movement: Movement, limits: Limits, today: dt.date
+) -> tuple[Declined | None, dict[uuid.UUID, _Locked]]:
+    """Lock the customer accounts and apply the rules. Writes nothing."""
+    if movement.amount_minor < 1 or movement.release_hold_minor < 0:
+        raise LedgerInvariantError("movement amounts must be positive")
+    if movement.source_account_id == movement.target_account_id:
+        return SameAccount(), {}
+    if movement.amount_minor > limits.max_movement_minor:
+        return AmountTooLarge(
+            f"The maximum for one movement is {limits.max_movement_minor} minor units."
+        ), {}
+    sides = (movement.source_account_id, movement.target_account_id)
+    customer_ids = [account_id for account_id in sides if not internal.is_internal(account_id)]
+    locked = _lock_customer_accounts(connection, customer_ids)
+    for account_id in sides:
+        if internal.is_internal(account_id):
+            if internal.INTERNAL_ACCOUNTS[account_id][1] != movement.currency:
+                return CurrencyMismatch(), locked
+        elif account_id not in locked:
+            raise NotFound("No such account.")
+    for account in locked.values():
+        if account.status == AccountStatus.closed.value:
+            return AccountClosed(), locked
+    source = locked.get(movement.source_account_id)
+    target = locked.get(movement.target_account_id)
+    if source is not None and source.status == AccountStatus.frozen.value:
+        return AccountFrozen(), locked
+    for account in locked.values():
+        if account.currency != movement.currency:
+            return CurrencyMismatch(), locked
+    if source is not None:
+        if movement.release_hold_minor > source.held_minor:
+            raise LedgerInvariantError("releasing more than the account holds")
+        available = source.balance_minor - (source.held_minor - movement.release_hold_minor)
+        if movement.amount_minor > available:
+            return InsufficientFunds(), locked
+        limit = source.daily_limit_minor or limits.daily_outgoing_limit_minor
+        spent_today = source.outgoing_minor if source.outgoing_on == today else 0
+        if spent_today + movement.amount_minor > limit:
+            return DailyLimitExceeded(
+                f"The daily outgoing limit is {limit} minor units; {spent_today} used today."
+            ), locked
+    if target is not None and target.balance_minor + movement.amount_minor > (
+        limits.max_balance_minor
+    ):
+        return BalanceLimitExceeded(), locked
+    return None, locked
+
+
+def _entry_values(
+    movement: Movement,
+    entry_id: uuid.UUID,
+    now: dt.datetime,
+    status: EntryStatus,
+    decline: Declined | None,
+) -> dict[str, Any]:
+    return {
+        "id": entry_id,
+        "kind": movement.kind.value,
+        "status": status.value,
+        "source_account_id": movement.source_account_id,
+        "target_account_id": movement.target_account_id,
+        "origin_account_id": movement.origin_account_id,
+        "amount_minor": movement.amount_minor,
+        "currency": movement.currency,
+        "description": movement.description,
+        "initiator_id": movement.initiator_id,
+        "idempotency_key": movement.idempotency_key,
+        "decline_reason": decline.reason if decline else None,
+        "created_at": now,
+    }
+
+
+def _write_posted(
+    connection: Connection,
+    movement: Movement,
+    locked: dict[uuid.UUID, _Locked],
+    entry_id: uuid.UUID,
+    now: dt.datetime,
+) -> dict[uuid.UUID, int]:
+    legs = (
+        (movement.source_account_id, -movement.amount_minor),
+        (movement.target_account_id, movement.amount_minor),
+    )
+    today = now.date()
+    balances_after: dict[uuid.UUID, int] = {}
+    postings = []
+    for account_id, amount_minor in legs:
+        account = locked.get(account_id)
+        balance_after = None
+        if account is not None:
+            balance_after = account.balance_minor + amount_minor
+            balances_after[account_id] = balance_after
+        postings.append(
+            {
+                "entry_id": entry_id,
+                "account_id": account_id,
+                "amount_minor": amount_minor,
+                "currency": movement.currency,
+                "balance_after_minor": balance_after,
+                "created_at": now,
+            }
+        )
+    connection.execute(
+        insert(ENTRY).values(_entry_values(movement, entry_id, now, EntryStatus.posted, None))
+    )
+    connection.execute(insert(POSTING).values(postings))
+    if locked:
+        _update_balances(connection, movement, locked, balances_after, today)
+    return balances_after
+
+
+def _update_balances(
+    connection: Connection,
+    movement: Movement,
+    locked: dict[uuid.UUID, _Locked],
+    balances_after: dict[uuid.UUID, int],
+    today: dt.date,
+) -> None:
+    """One UPDATE for every touched customer account (values computed under the lock)."""
+    held: dict[uuid.UUID, int] = {}
+    outgoing: dict[uuid.UUID, int] = {}
+    outgoing_on: dict[uuid.UUID, dt.date | None] = {}
+    for account_id, account in locked.items():
+        held[account_id] = account.held_minor
+        outgoing[account_id] = account.outgoing_minor
+        outgoing_on[account_id] = account.outgoing_on
+    source = locked.get(movement.source_account_id)
+    if source is not None:
+        held[source.id] = source.held_minor - movement.release_hold_minor
+        spent = source.outgoing_minor if source.outgoing_on == today else 0
+        outgoing[source.id] = spent + movement.amount_minor
+        outgoing_on[source.id] = today
+    ids = sorted(locked)
+    if len(ids) == 1:
+        (only,) = ids
+        values: dict[str, Any] = {
+            "balance_minor": balances_after[only],
+            "held_minor": held[only],
+            "outgoing_minor": outgoing[only],
+            "outgoing_on": outgoing_on[only],
+        }
+    else:
+        values = {
+            "balance_minor": case(balances_after, value=ACCOUNT.c.id),
+            "held_minor": case(held, value=ACCOUNT.c.id),
+            "outgoing_minor": case(outgoing, value=ACCOUNT.c.id),
+            "outgoing_on": case(
+                {key: value for key, value in outgoing_on.items()},
+                value=ACCOUNT.c.id,
+                else_=ACCOUNT.c.outgoing_on,
+            ),
+        }
+    updated = connection.execute(update(ACCOUNT).where(ACCOUNT.c.id.in_(ids)).values(values))
+    if updated.rowcount != len(ids):
+        raise LedgerInvariantError("a locked account was not updated")
+
+
+def post_sync(
+    connection: Connection,
+    movement: Movement,
+    *,
+    limits: Limits,
+    now: dt.datetime | None = None,
+    claim: Claim | None = None,
+    render: Render | None = None,
+    idempotency_ttl_s: int = 24 * 3600,
+) -> Result:
+    """Post `movement` as one balanced entry, or record why it is declined.
+
+    Runs inside the caller's transaction; everything it writes (entry, postings, cached
+    balances, audit row, idempotency record) commits or rolls back together. With a
+    `claim`, the rendered answer is stored under the key; if the key turns out to be
+    taken, raises `_KeyTaken` so that the caller rolls back and replays.
+    """
+    now = now or utcnow()
+    if claim is not None:
+        idempotency.lock_sync(connection, claim)
+    decline, locked = _decide(connection, movement, limits, now.date())
+    entry_id = uuid.uuid4()
+    status = EntryStatus.declined if decline else EntryStatus.posted
+    # The balances after are known before writing: they were computed under the locks.
+    balances_after = (
+        {}
+        if decline
+        else {
+            account_id: account.balance_minor
+            + (
+                movement.amount_minor
+                if account_id == movement.target_account_id
+                else -movement.amount_minor
+            )
+            for account_id, account in locked.items()
+        }
+    )
+    outcome = Outcome(
+        entry_id=entry_id,
+        movement=movement,
+        status=status,
+        created_at=now,
+        decline=decline,
+        balances_after=balances_after,
+    )
+    response = render(outcome) if render else None
+    if claim is not None:
+        if response is None:
+            raise LedgerInvariantError("an idempotent movement needs a rendered response")
+        if not idempotency.store_sync(
+            connection, claim, response, now=now, ttl_s=idempotency_ttl_s
+        ):
+            raise _KeyTaken()
+    if decline is None:
+        written = _write_posted(connection, movement, locked, entry_id, now)
+        if written != balances_after:
+            raise LedgerInvariantError("balances after do not match the plan")
+    else:
+        connection.execute(
+            insert(ENTRY).values(
+                _entry_values(movement, entry_id, now, EntryStatus.declined, decline)
+            )
+        )
+    audit.record_sync(
+        connection,
+        event_type=f"ledger.{movement.kind.value}",
+        outcome="success" if decline is None else "declined",
+        actor_id=movement.initiator_id,
+        target_type="journal_entry",
+        target_id=entry_id,
+        client=movement.client,
+        occurred_at=now,
+        details={
+            "amount_minor": movement.amount_minor,
+            "currency": movement.currency,
+            "source_account_id": movement.source_account_id,
+            "target_account_id": movement.target_account_id,
+            **({"reason": decline.reason} if decline else {}),
+        },
+    )
+    return Result(outcome=outcome, response=response)
+
+
+async def post(
+    db: Database,
+    movement: Movement,
+    *,
+    claim: Claim | None = None,
+    render: Render | None = None,
+    now: dt.datetime | None = None,
+) -> Result:
+    """Post a movement in its own transaction (see `post_sync`), replaying on a taken key."""
+    settings = db.settings
+    limits = Limits.from_settings(settings)
+
+    def work(connection: Connection) -> Result:
+        return post_sync(
+            connection,
+            movement,
+            limits=limits,
+            now=now,
+            claim=claim,
+            render=render,
+            idempotency_ttl_s=settings.idempotency_ttl_s,
+        )
+
+    try:
+        return await writer_for(db).run(work)
+    except _KeyTaken:
+        if claim is None:  # pragma: no cover - only raised with a claim
+            raise
+        stored = await writer_for(db).read(lambda c: idempotency.lookup_sync(c, claim))
+        if stored is None:  # pragma: no cover - the record was there a moment ago
+            raise idempotency.IdempotencyKeyInFlight() from None
+        return Result(outcome=None, response=stored, replayed=True)
+
+
+def cash_account_id(currency: str) -> uuid.UUID:
+    return internal.internal_account_id(internal.Purpose.cash, currency)

@@ -1,0 +1,152 @@
+"""Property tests of the posting function: any sequence of movements keeps the invariants,
+and every outcome matches a plain-Python model of the rules."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+from dataclasses import dataclass
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import insert
+
+from banking.accounts.models import Account
+from banking.core.db import Database
+from banking.ledger import internal
+from banking.ledger import service as ledger
+from banking.ledger.models import EntryKind
+from banking.ledger.verify import verify_ledger
+from banking.ledger.writer import close_writer, writer_for
+from tests.conftest import make_settings
+
+MAX_MOVEMENT = 10_000
+MAX_BALANCE = 50_000
+DAILY_LIMIT = 30_000
+NOW = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.UTC)
+CURRENCIES = ("USD", "USD", "USD", "EUR")
+
+
+@dataclass
+class ModelAccount:
+    id: uuid.UUID
+    currency: str
+    balance: int = 0
+    outgoing: int = 0
+
+
+operation = st.tuples(
+    st.sampled_from(["deposit", "withdrawal", "transfer"]),
+    st.integers(0, len(CURRENCIES) - 1),
+    st.integers(0, len(CURRENCIES) - 1),
+    st.integers(1, 12_000),
+)
+
+
+def expected_outcome(
+    kind: str, source: ModelAccount | None, target: ModelAccount | None, amount: int, currency: str
+) -> str | None:
+    """The decline reason the rules give, or None when the movement posts."""
+    if source is not None and target is not None and source.id == target.id:
+        return "same_account"
+    if amount > MAX_MOVEMENT:
+        return "amount_too_large"
+    for account in (source, target):
+        if account is not None and account.currency != currency:
+            return "currency_mismatch"
+    if source is not None:
+        if amount > source.balance:
+            return "insufficient_funds"
+        if source.outgoing + amount > DAILY_LIMIT:
+            return "daily_limit_exceeded"
+    if target is not None and target.balance + amount > MAX_BALANCE:
+        return "balance_limit_exceeded"
+    return None
+
+
+def test_any_sequence_of_movements_keeps_the_invariants(database_url: str) -> None:
+    db_settings = make_settings(
+        database_url,
+        max_movement_minor=MAX_MOVEMENT,
+        max_balance_minor=MAX_BALANCE,
+        daily_outgoing_limit_minor=DAILY_LIMIT,
+        db_pool_size=2,
+    )
+    with asyncio.Runner() as runner:
+        db = Database(db_settings)
+        runner.run(writer_for(db).run(internal.ensure_internal_accounts))
+
+        async def scenario(operations: list[tuple[str, int, int, int]]) -> None:
+            accounts = [ModelAccount(uuid.uuid4(), currency) for currency in CURRENCIES]
+            async with db.engine.begin() as connection:
+                await connection.execute(
+                    insert(Account),
+                    [
+                        {
+                            "id": account.id,
+                            "number": None,
+                            "type": "checking",
+                            "currency": account.currency,
+                        }
+                        for account in accounts
+                    ],
+                )
+            for kind, first, second, amount in operations:
+                source_model = accounts[first] if kind != "deposit" else None
+                target_model = (
+                    accounts[second]
+                    if kind == "transfer"
+                    else accounts[first]
+                    if kind == "deposit"
+                    else None
+                )
+                currency = (source_model or target_model or accounts[0]).currency
+                cash = ledger.cash_account_id(currency)
+                movement = ledger.Movement(
+                    kind=EntryKind(kind),
+                    source_account_id=source_model.id if source_model else cash,
+                    target_account_id=target_model.id if target_model else cash,
+                    origin_account_id=(source_model or target_model or accounts[0]).id,
+                    amount_minor=amount,
+                    currency=currency,
+                )
+                result = await ledger.post(db, movement, now=NOW)
+                assert result.outcome is not None
+                expected = expected_outcome(kind, source_model, target_model, amount, currency)
+                actual = result.outcome.decline.reason if result.outcome.decline else None
+                assert actual == expected, (kind, amount, actual, expected)
+                if expected is None:
+                    if source_model is not None:
+                        source_model.balance -= amount
+                        source_model.outgoing += amount
+                        assert (
+                            result.outcome.balances_after[source_model.id] == source_model.balance
+                        )
+                    if target_model is not None:
+                        target_model.balance += amount
+                        assert (
+                            result.outcome.balances_after[target_model.id] == target_model.balance
+                        )
+            async with db.sessionmaker() as session:
+                report = await verify_ledger(session)
+                assert report.ok, report.problems
+                for account in accounts:
+                    stored = await session.get(Account, account.id)
+                    assert stored is not None
+                    assert stored.balance_minor == account.balance >= 0
+
+        @settings(
+            max_examples=25,
+            deadline=None,
+            suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+        )
+        @given(st.lists(operation, min_size=1, max_size=25))
+        def check(operations: list[tuple[str, int, int, int]]) -> None:
+            runner.run(scenario(operations))
+
+        try:
+            check()
+        finally:
+            runner.run(close_writer(db))
+            runner.run(db.dispose())
