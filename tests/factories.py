@@ -7,6 +7,7 @@ import uuid
 from dataclasses import dataclass, field
 
 import httpx
+from fastapi import FastAPI
 
 PASSWORD = "Plum-Harbour-Lantern-42"
 _counter = itertools.count(1)
@@ -69,3 +70,15 @@ async def make_member(
         access_token=body["access_token"],
         refresh_token=body["refresh_token"],
     )
+
+
+async def make_staff(client: httpx.AsyncClient, app: FastAPI, role: str = "admin") -> Member:
+    """A member promoted to `role` through the service (the API cannot do it), logged in
+    again so the new session carries the role."""
+    from banking.identity import service as identity
+    from banking.identity.models import Role
+
+    member = await make_member(client)
+    async with app.state.db.sessionmaker() as session:
+        await identity.set_role(session, email=member.email, role=Role(role))
+    return member
