@@ -127,9 +127,12 @@ def rate_limit(name: str, *, per: Per = "ip") -> Any:
     check: Callable[..., Coroutine[Any, Any, None]]
     if per == "user":
         # Imported here: identity depends on core, not the other way round at import time.
-        from banking.identity.deps import CurrentUser
+        from banking.identity.deps import current_principal
 
-        async def check_user(request: Request, principal: CurrentUser) -> None:
+        authenticated = Depends(current_principal)
+
+        # Annotations here are strings resolved in this module's globals, hence `Any`.
+        async def check_user(request: Request, principal: Any = authenticated) -> None:
             await _enforce(request, name, f"user:{principal.user_id}")
 
         check = check_user
