@@ -202,3 +202,38 @@ class TestStaffViews:
         )
         assert response.status_code == 422
         assert response.json()["code"] in {"validation_error", "invalid_cursor"}
+
+
+class TestStaffWithoutProfile:
+    async def test_a_cli_created_admin_has_no_profile(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        from banking.identity import service as identity
+        from banking.identity.models import Role
+        from tests.factories import PASSWORD, login
+
+        async with app.state.db.sessionmaker() as session:
+            await identity.create_user(
+                session, email="root@example.com", password=PASSWORD, role=Role.admin
+            )
+        token = (await login(client, "root@example.com")).json()["access_token"]
+        headers = {"Authorization": f"Bearer {token}"}
+        me = await client.get("/v1/auth/me", headers=headers)
+        assert me.status_code == 200
+        assert me.json()["role"] == "admin"
+        assert me.json()["profile"] is None
+        assert (await client.get("/v1/account-holders/me", headers=headers)).status_code == 404
+        listed = await client.get("/v1/admin/account-holders", headers=headers)
+        assert listed.status_code == 200
+
+
+async def test_the_openapi_schema_describes_the_new_routes(client: httpx.AsyncClient) -> None:
+    paths = (await client.get("/openapi.json")).json()["paths"]
+    for path in (
+        "/v1/auth/me",
+        "/v1/account-holders/me",
+        "/v1/admin/account-holders",
+        "/v1/admin/account-holders/{holder_id}",
+        "/v1/admin/audit",
+    ):
+        assert path in paths
