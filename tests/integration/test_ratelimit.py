@@ -136,3 +136,12 @@ class TestStorageFailure:
         assert isinstance(app.state.rate_limiter, RateLimiter)
         for _ in range(3):
             assert (await signup(client, password="short")).status_code == 422
+
+
+async def test_password_change_guesses_are_limited_per_user(client: httpx.AsyncClient) -> None:
+    member = await make_member(client)
+    body = {"current_password": "Wrong-Password-123", "new_password": "Velvet-Orchard-Compass-77"}
+    for _ in range(2):
+        response = await client.post("/v1/auth/password", headers=member.headers, json=body)
+        assert response.status_code == 401
+    _assert_rate_limited(await client.post("/v1/auth/password", headers=member.headers, json=body))

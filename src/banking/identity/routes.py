@@ -81,7 +81,8 @@ async def logout_all(principal: CurrentUser, session: DbSession, client: Client)
     return Response(status_code=204)
 
 
-@router.post("/password", status_code=204)
+# Per user, so a stolen access token cannot be used to guess the current password fast.
+@router.post("/password", status_code=204, dependencies=[RateLimit("login", per="user")])
 async def change_password(
     body: PasswordChangeIn, principal: CurrentUser, session: DbSession, client: Client
 ) -> Response:
