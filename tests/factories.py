@@ -73,8 +73,9 @@ async def make_member(
     )
 
 
-async def make_staff(client: httpx.AsyncClient, app: FastAPI, role: str) -> Member:
-    """A member promoted to `role` (support or admin); roles are read per request."""
+async def make_staff(client: httpx.AsyncClient, app: FastAPI, role: str = "admin") -> Member:
+    """A member promoted to `role` through the service (the API cannot do it), logged in
+    again so the new session carries the role."""
     from banking.identity import service as identity
     from banking.identity.models import Role
 

@@ -19,8 +19,10 @@ from starlette.routing import Match, Mount
 from starlette.types import Receive, Scope, Send
 
 from banking import __version__
+from banking.audit import sealer as audit_sealer
+from banking.core import ratelimit
 from banking.core.config import Settings, get_settings
-from banking.core.db import Database
+from banking.core.db import Database, utcnow
 from banking.core.errors import install_error_handlers
 from banking.core.logging import configure_logging, get_logger
 from banking.core.metrics import render_latest
@@ -130,8 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
-    app.state.startup_hooks = []
-    app.state.shutdown_hooks = []
+    app.state.clock = utcnow
+    app.state.startup_hooks = [ratelimit.install, audit_sealer.start]
+    app.state.shutdown_hooks = [audit_sealer.stop, ratelimit.close]
     install_error_handlers(app)
     install_openapi(app)
 

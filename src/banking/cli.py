@@ -215,6 +215,59 @@ def ledger_verify() -> None:
     )
 
 
+ADMIN_PASSWORD_ENV = "BANKING_ADMIN_PASSWORD"
+
+
+def _read_new_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    from_env = os.environ.get(ADMIN_PASSWORD_ENV)
+    if from_env:
+        return from_env
+    password: str = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
+    return password
+
+
+@users_app.command("create-admin")
+def users_create_admin(
+    email: Annotated[str, typer.Option(help="The administrator's email (the login).")],
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read the password from standard input.")
+    ] = False,
+) -> None:
+    """Create an administrator (no account-holder profile).
+
+    The password comes from --password-stdin, else the BANKING_ADMIN_PASSWORD variable,
+    else an interactive prompt; it must pass the password policy.
+    """
+    from pydantic import TypeAdapter, ValidationError
+
+    from banking.core.errors import DomainError
+    from banking.identity import service as identity
+    from banking.identity.models import Role
+    from banking.identity.schemas import Email
+
+    try:
+        normalized = str(TypeAdapter(Email).validate_python(email)).strip().lower()
+    except ValidationError as exc:
+        err.print(f"not a valid email address: {email!r}")
+        raise typer.Exit(2) from exc
+    password = _read_new_password(password_stdin)
+
+    async def work(db: object) -> None:
+        async with db.sessionmaker() as session:  # type: ignore[attr-defined]
+            await identity.create_user(
+                session, email=normalized, password=password, role=Role.admin
+            )
+
+    try:
+        run_with_database(work)
+    except DomainError as exc:
+        err.print(f"[bold red]refused:[/] {exc.detail}")
+        raise typer.Exit(1) from exc
+    console.print(f"created admin {normalized}")
+
+
 @users_app.command("set-role")
 def users_set_role(
     email: str,

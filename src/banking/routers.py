@@ -6,14 +6,24 @@ from fastapi import FastAPI
 
 from banking.accounts import routes as accounts
 from banking.admin import routes as admin
+from banking.audit import routes as audit
 from banking.core import health
+from banking.holders import routes as holders
 from banking.identity import routes as identity
 from banking.ledger import lifecycle as ledger
 from banking.payments import routes as payments
 
 
 def include_routers(app: FastAPI) -> None:
-    for router in (health.router, identity.router, accounts.router, payments.router, admin.router):
+    for router in (
+        health.router,
+        identity.router,
+        holders.router,
+        audit.router,
+        accounts.router,
+        payments.router,
+        admin.router,
+    ):
         app.include_router(router)
     app.state.startup_hooks.append(ledger.start)
     app.state.shutdown_hooks.append(ledger.stop)

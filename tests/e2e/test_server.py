@@ -67,12 +67,12 @@ def test_a_write_is_visible_to_the_next_request_every_time(
         login = http.post("/v1/auth/login", json={"email": "rw@example.com", "password": PASSWORD})
         headers = {"Authorization": f"Bearer {login.json()['access_token']}"}
         for _ in range(100):
-            sessions = http.get("/v1/auth/sessions", headers=headers).json()
+            sessions = http.get("/v1/auth/sessions", headers=headers).json()["items"]
             other = http.post(
                 "/v1/auth/login", json={"email": "rw@example.com", "password": PASSWORD}
             ).json()
             # The new session must be listed by the very next request...
-            after = http.get("/v1/auth/sessions", headers=headers).json()
+            after = http.get("/v1/auth/sessions", headers=headers).json()["items"]
             assert len(after) == len(sessions) + 1
             # ...and its revocation must hold on the very next request.
             other_headers = {"Authorization": f"Bearer {other['access_token']}"}

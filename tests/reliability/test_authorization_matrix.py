@@ -31,7 +31,7 @@ Factory = Callable[[httpx.AsyncClient, Member], Awaitable[str]]
 
 async def _own_session(client: httpx.AsyncClient, owner: Member) -> str:
     response = await client.get("/v1/auth/sessions", headers=owner.headers)
-    return str(response.json()[0]["id"])
+    return str(response.json()["items"][0]["id"])
 
 
 async def _own_account(client: httpx.AsyncClient, owner: Member) -> str:
@@ -39,10 +39,16 @@ async def _own_account(client: httpx.AsyncClient, owner: Member) -> str:
     return str(account["id"])
 
 
+async def _own_holder(client: httpx.AsyncClient, owner: Member) -> str:
+    response = await client.get("/v1/account-holders/me", headers=owner.headers)
+    return str(response.json()["id"])
+
+
 # Path parameter name → how to get a value for a resource that belongs to `owner`.
 RESOURCE_FACTORIES: dict[str, Factory] = {
     "session_id": _own_session,
     "account_id": _own_account,
+    "holder_id": _own_holder,
 }
 
 

@@ -21,6 +21,7 @@ from banking.accounts.schemas import (
 )
 from banking.core.db import utcnow
 from banking.core.deps import AppSettings, Client, DbSession
+from banking.core.ratelimit import rate_limit
 from banking.core.schemas import Page
 from banking.identity.deps import CurrentUser
 from banking.ledger import history
@@ -54,7 +55,11 @@ async def list_accounts(
     )
 
 
-@router.get("/accounts/lookup", response_model=LookupOut)
+@router.get(
+    "/accounts/lookup",
+    response_model=LookupOut,
+    dependencies=[rate_limit("lookup", per="user")],
+)
 async def lookup_account(
     user: CurrentUser,
     session: DbSession,

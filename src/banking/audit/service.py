@@ -14,13 +14,14 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, select, text, update
+from sqlalchemy import and_, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from banking.audit.models import AuditEvent
 from banking.core.db import utcnow, write_transaction
 from banking.core.deps import ClientInfo
+from banking.core.pagination import PageRequest, keyset_after
 
 GENESIS_HASH = "0" * 64
 SEAL_BATCH = 1000
@@ -191,3 +192,49 @@ async def verify(session: AsyncSession) -> VerifyReport:
         await session.execute(select(func.count()).where(AuditEvent.chain_seq.is_(None)))
     ).scalar_one()
     return VerifyReport(checked, unsealed, None, None)
+
+
+async def list_events(
+    session: AsyncSession,
+    *,
+    page: PageRequest,
+    user_id: uuid.UUID | None = None,
+    event_type: str | None = None,
+    since: dt.datetime | None = None,
+    until: dt.datetime | None = None,
+    reader_id: uuid.UUID | None = None,
+    client: ClientInfo | None = None,
+) -> tuple[list[AuditEvent], str | None]:
+    """Rows newest first, filtered; the read itself is recorded when `reader_id` is given."""
+    after = page.after(int)
+    statement = select(AuditEvent)
+    if user_id is not None:
+        statement = statement.where(
+            or_(
+                AuditEvent.actor_id == user_id,
+                and_(AuditEvent.target_type == "user", AuditEvent.target_id == str(user_id)),
+            )
+        )
+    if event_type is not None:
+        statement = statement.where(AuditEvent.event_type == event_type)
+    if since is not None:
+        statement = statement.where(AuditEvent.occurred_at >= since)
+    if until is not None:
+        statement = statement.where(AuditEvent.occurred_at < until)
+    statement = (
+        statement.where(keyset_after((AuditEvent.id,), after, descending=True))
+        .order_by(AuditEvent.id.desc())
+        .limit(page.limit + 1)
+    )
+    rows = list((await session.execute(statement)).scalars())
+    items, next_cursor = page.slice(rows, key=lambda row: (row.id,))
+    if reader_id is not None:
+        await record_alone(
+            session,
+            event_type="staff.read",
+            actor_id=reader_id,
+            target_type="audit_log",
+            client=client,
+            details={"rows": len(items)},
+        )
+    return items, next_cursor

@@ -89,6 +89,8 @@ class Settings(BaseSettings):
     rate_limit_refresh: str = "30/minute"
     rate_limit_money: str = "120/minute"
     rate_limit_lookup: str = "30/minute"
+    # Namespace of the counters in Redis, so several deployments can share one server.
+    rate_limit_key_prefix: str = Field(default="banking", pattern=r"^[A-Za-z0-9:_.-]{1,64}$")
 
     @field_validator("cors_origins", "card_encryption_previous_keys", mode="before")
     @classmethod
@@ -101,6 +103,23 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator(
+        "rate_limit_signup",
+        "rate_limit_login",
+        "rate_limit_refresh",
+        "rate_limit_money",
+        "rate_limit_lookup",
+    )
+    @classmethod
+    def _rate_limit_notation(cls, value: str) -> str:
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValueError(f"not a rate limit like '10/minute': {value!r}") from exc
+        return value
 
     @field_validator("database_url")
     @classmethod

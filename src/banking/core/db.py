@@ -105,6 +105,8 @@ def make_engine(settings: Settings) -> AsyncEngine:
             connect_args={"timeout": settings.db_busy_timeout_ms / 1000},
             pool_size=max(2, min(settings.db_pool_size, 8)),
             max_overflow=0,
+            # Error messages must not carry bound values (password hashes, token digests).
+            hide_parameters=True,
         )
         _configure_sqlite(engine, settings.db_busy_timeout_ms)
         return engine
@@ -113,6 +115,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         pool_size=settings.db_pool_size,
         max_overflow=0,
         pool_recycle=1800,
+        hide_parameters=True,
         connect_args={"timeout": settings.db_connect_timeout_s},
     )
 

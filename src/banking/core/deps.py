@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import datetime as dt
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -10,7 +11,7 @@ from fastapi import Depends, Request
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from banking.core.config import Settings
-from banking.core.db import Database
+from banking.core.db import Database, utcnow
 
 
 def get_database(request: Request) -> Database:
@@ -51,6 +52,13 @@ def get_client_info(request: Request) -> ClientInfo:
     )
 
 
+def get_now(request: Request) -> dt.datetime:
+    """The current time from `app.state.clock` (tests move it instead of sleeping)."""
+    clock: Callable[[], dt.datetime] = getattr(request.app.state, "clock", utcnow)
+    return clock()
+
+
 DbSession = Annotated[AsyncSession, Depends(get_session)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 Client = Annotated[ClientInfo, Depends(get_client_info)]
+Now = Annotated[dt.datetime, Depends(get_now)]

@@ -149,6 +149,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     for name in ("uvicorn", "uvicorn.error"):
         logging.getLogger(name).handlers[:] = []
         logging.getLogger(name).propagate = True
+    # aiosqlite logs every statement with its parameters at DEBUG (password hashes,
+    # token digests): keep it quiet whatever the level.
+    logging.getLogger("aiosqlite").setLevel(max(logging.INFO, root.level))
     # Our middleware writes the access log; uvicorn's would duplicate it without ids.
     logging.getLogger("uvicorn.access").handlers[:] = []
     logging.getLogger("uvicorn.access").propagate = False

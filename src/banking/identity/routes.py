@@ -4,15 +4,20 @@ import uuid
 
 from fastapi import APIRouter, Response
 
-from banking.core.deps import AppSettings, Client, DbSession
+from banking.core.deps import AppSettings, Client, DbSession, Now
+from banking.core.ratelimit import RateLimit
+from banking.holders import service as holders
+from banking.holders.schemas import HolderOut
 from banking.identity import service as identity
 from banking.identity.deps import CurrentUser
 from banking.identity.models import User
 from banking.identity.schemas import (
     LoginIn,
+    MeOut,
     PasswordChangeIn,
     RefreshIn,
     SessionOut,
+    SessionPage,
     SignupIn,
     TokenOut,
     UserOut,
@@ -21,7 +26,7 @@ from banking.identity.schemas import (
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
 
 
-@router.post("/signup", status_code=201, response_model=UserOut)
+@router.post("/signup", status_code=201, response_model=UserOut, dependencies=[RateLimit("signup")])
 async def signup(body: SignupIn, session: DbSession, client: Client) -> User:
     """Create a member and their account-holder profile.
 
@@ -31,9 +36,9 @@ async def signup(body: SignupIn, session: DbSession, client: Client) -> User:
     return await identity.signup(session, request=body, client=client)
 
 
-@router.post("/login", response_model=TokenOut)
+@router.post("/login", response_model=TokenOut, dependencies=[RateLimit("login")])
 async def login(
-    body: LoginIn, session: DbSession, settings: AppSettings, client: Client
+    body: LoginIn, session: DbSession, settings: AppSettings, client: Client, now: Now
 ) -> TokenOut:
     """Exchange email and password for an access token and a refresh token.
 
@@ -42,18 +47,23 @@ async def login(
     user is locked.
     """
     return await identity.login(
-        session, email=body.email, password=body.password, settings=settings, client=client
+        session,
+        email=body.email,
+        password=body.password,
+        settings=settings,
+        client=client,
+        now=now,
     )
 
 
-@router.post("/refresh", response_model=TokenOut)
+@router.post("/refresh", response_model=TokenOut, dependencies=[RateLimit("refresh")])
 async def refresh(
-    body: RefreshIn, session: DbSession, settings: AppSettings, client: Client
+    body: RefreshIn, session: DbSession, settings: AppSettings, client: Client, now: Now
 ) -> TokenOut:
     """Rotate a refresh token. Each one works once; presenting a used one again revokes
     the whole session (it was probably stolen)."""
     return await identity.refresh(
-        session, refresh_token=body.refresh_token, settings=settings, client=client
+        session, refresh_token=body.refresh_token, settings=settings, client=client, now=now
     )
 
 
@@ -71,7 +81,8 @@ async def logout_all(principal: CurrentUser, session: DbSession, client: Client)
     return Response(status_code=204)
 
 
-@router.post("/password", status_code=204)
+# Per user, so a stolen access token cannot be used to guess the current password fast.
+@router.post("/password", status_code=204, dependencies=[RateLimit("login", per="user")])
 async def change_password(
     body: PasswordChangeIn, principal: CurrentUser, session: DbSession, client: Client
 ) -> Response:
@@ -86,16 +97,20 @@ async def change_password(
     return Response(status_code=204)
 
 
-@router.get("/sessions", response_model=list[SessionOut])
-async def sessions(principal: CurrentUser, session: DbSession) -> list[SessionOut]:
-    """The caller's active sessions (devices), most recently used first."""
+@router.get("/sessions", response_model=SessionPage)
+async def sessions(principal: CurrentUser, session: DbSession) -> SessionPage:
+    """The caller's active sessions (devices), most recently used first.
+
+    A user has few sessions, so the list comes in one page (`next_cursor` is null)."""
     rows = await identity.list_sessions(session, principal=principal)
-    return [
-        SessionOut.model_validate(row).model_copy(
-            update={"current": row.id == principal.session_id}
-        )
-        for row in rows
-    ]
+    return SessionPage(
+        items=[
+            SessionOut.model_validate(row).model_copy(
+                update={"current": row.id == principal.session_id}
+            )
+            for row in rows
+        ]
+    )
 
 
 @router.delete("/sessions/{session_id}", status_code=204)
@@ -107,3 +122,18 @@ async def revoke_session(
         session, principal=principal, session_id=session_id, client=client
     )
     return Response(status_code=204)
+
+
+@router.get("/me", response_model=MeOut)
+async def me(principal: CurrentUser, session: DbSession) -> MeOut:
+    """The caller: user id, email, role and the account-holder profile (null for staff
+    accounts created without one)."""
+    user = await identity.get_user(session, principal.user_id)
+    holder = await holders.find_for_user(session, user_id=user.id)
+    return MeOut(
+        id=user.id,
+        email=user.email,
+        role=user.role,
+        created_at=user.created_at,
+        profile=HolderOut.of(holder, email=user.email) if holder else None,
+    )

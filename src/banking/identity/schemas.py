@@ -6,14 +6,12 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, EmailStr, Field, StringConstraints
 
-from banking.core.schemas import Name, NoControl, OutSchema, Schema
+from banking.core.schemas import Name, NoControl, OutSchema, Page, Schema
+from banking.holders.schemas import HolderOut, Phone
 
 # Length is checked by the policy (with a clear reason), not here, so that a short or long
 # password is reported as a policy failure; the bound here only stops absurd bodies.
 Password = Annotated[str, StringConstraints(strict=True, max_length=1024), NoControl]
-Phone = Annotated[
-    str, StringConstraints(strict=True, strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$")
-]
 Email = Annotated[EmailStr, StringConstraints(max_length=254)]
 
 
@@ -66,3 +64,11 @@ class SessionOut(OutSchema):
     ip: str | None
     user_agent: str | None
     current: bool = False
+
+
+class SessionPage(Page[SessionOut]):
+    pass
+
+
+class MeOut(UserOut):
+    profile: HolderOut | None

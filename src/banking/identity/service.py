@@ -320,16 +320,7 @@ async def refresh(
             elif token.used_at is not None:
                 # A rotated token came back: someone holds a copy. Kill the whole family.
                 failure = "reused"
-                await _revoke(session, auth_session.id, reason="refresh_reuse", now=now)
-                await audit.record(
-                    session,
-                    event_type="auth.refresh_reuse",
-                    outcome="failure",
-                    actor_id=auth_session.user_id,
-                    target_type="session",
-                    target_id=auth_session.id,
-                    client=client,
-                )
+                await _revoke_family(session, auth_session, client=client, now=now)
             elif token.expires_at <= now or auth_session.expires_at <= now:
                 failure = "expired"
             else:
@@ -339,7 +330,9 @@ async def refresh(
                     .values(used_at=now)
                 )
                 if claimed.rowcount != 1:  # type: ignore[attr-defined]
+                    # Another request rotated the same token at the same moment.
                     failure = "reused"
+                    await _revoke_family(session, auth_session, client=client, now=now)
                 else:
                     await session.execute(
                         update(AuthSession)
@@ -363,6 +356,21 @@ async def refresh(
         raise InvalidRefreshToken()
     AUTH_EVENTS.labels("refresh").inc()
     return tokens
+
+
+async def _revoke_family(
+    session: AsyncSession, auth_session: AuthSession, *, client: ClientInfo, now: dt.datetime
+) -> None:
+    await _revoke(session, auth_session.id, reason="refresh_reuse", now=now)
+    await audit.record(
+        session,
+        event_type="auth.refresh_reuse",
+        outcome="failure",
+        actor_id=auth_session.user_id,
+        target_type="session",
+        target_id=auth_session.id,
+        client=client,
+    )
 
 
 async def _revoke(
@@ -537,6 +545,37 @@ async def revoke_session(
         )
 
 
+async def create_user(
+    session: AsyncSession,
+    *,
+    email: str,
+    password: str,
+    role: Role,
+    client: ClientInfo | None = None,
+) -> User:
+    """Create a user without an account-holder profile (staff, from the CLI)."""
+    email = email.strip().lower()
+    problem = password_problem(password, email)
+    if problem:
+        raise WeakPassword(f"The password {problem}.")
+    user = User(email=email, password_hash=security.hash_password(password), role=role.value)
+    try:
+        async with write_transaction(session):
+            session.add(user)
+            await session.flush()
+            await audit.record(
+                session,
+                event_type="user.created",
+                target_type="user",
+                target_id=user.id,
+                client=client,
+                details={"role": role.value},
+            )
+    except IntegrityError as exc:
+        raise EmailTaken() from exc
+    return user
+
+
 async def set_role(
     session: AsyncSession,
     *,
@@ -552,6 +591,8 @@ async def set_role(
         ).scalar_one_or_none()
         if user is None:
             raise NotFound("No user with that email.")
+        if actor_id is not None and actor_id == user.id:
+            raise InsufficientRole("Nobody may change their own role.")
         previous = user.role
         user.role = role.value
         await audit.record(

@@ -12,6 +12,7 @@ from starlette.responses import Response
 from banking.core.deps import Client, DbSession
 from banking.core.errors import PROBLEM_JSON
 from banking.core.idempotency import REPLAYED_HEADER, validate_key
+from banking.core.ratelimit import rate_limit
 from banking.identity.deps import CurrentUser
 from banking.ledger.history import Direction, HistoryFilters
 from banking.ledger.models import EntryKind, EntryStatus
@@ -26,6 +27,7 @@ from banking.payments.schemas import (
     WithdrawalIn,
 )
 
+MoneyLimit = rate_limit("money", per="user")
 router = APIRouter(prefix="/v1", tags=["payments"])
 
 IdempotencyKeyHeader = Annotated[
@@ -54,6 +56,7 @@ def _response(result: payments.MovementResponse) -> Response:
     status_code=201,
     response_model=EntryOut,
     responses=_DECLINES,
+    dependencies=[MoneyLimit],
 )
 async def deposit(
     account_id: uuid.UUID,
@@ -80,6 +83,7 @@ async def deposit(
     status_code=201,
     response_model=EntryOut,
     responses=_DECLINES,
+    dependencies=[MoneyLimit],
 )
 async def withdraw(
     account_id: uuid.UUID,
@@ -101,7 +105,13 @@ async def withdraw(
     return _response(result)
 
 
-@router.post("/transfers", status_code=201, response_model=TransferOut, responses=_DECLINES)
+@router.post(
+    "/transfers",
+    status_code=201,
+    response_model=TransferOut,
+    responses=_DECLINES,
+    dependencies=[MoneyLimit],
+)
 async def create_transfer(
     body: TransferIn,
     user: CurrentUser,

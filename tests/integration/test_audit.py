@@ -1,0 +1,231 @@
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import uuid
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, select, update
+
+from banking.audit import sealer
+from banking.audit import service as audit
+from banking.audit.models import AuditEvent
+from banking.core.db import utcnow
+from tests.factories import PASSWORD, login, make_member, make_staff
+
+
+async def _seal(app: FastAPI) -> int:
+    return await sealer.seal_once(app.state.db)
+
+
+async def _verify(app: FastAPI) -> audit.VerifyReport:
+    async with app.state.db.sessionmaker() as session:
+        return await audit.verify(session)
+
+
+class TestAdminAuditLog:
+    async def test_admin_pages_through_the_log_newest_first(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        await login(client, member.email, "Not-The-Password-123")
+        admin = await make_staff(client, app, "admin")
+        seen: list[int] = []
+        cursor = None
+        while True:
+            params: dict[str, str | int] = {"limit": 3}
+            if cursor:
+                params["cursor"] = cursor
+            response = await client.get("/v1/admin/audit", headers=admin.headers, params=params)
+            assert response.status_code == 200
+            body = response.json()
+            seen += [item["id"] for item in body["items"]]
+            cursor = body["next_cursor"]
+            if cursor is None:
+                break
+        assert seen == sorted(seen, reverse=True)
+        assert len(seen) == len(set(seen))
+        async with app.state.db.sessionmaker() as session:
+            total = (await session.execute(select(func.count()).select_from(AuditEvent))).scalar()
+        # Every row written before the first page, plus the reads of the earlier pages.
+        assert total is not None
+        assert len(seen) <= total
+
+    async def test_filters_by_user_type_and_time(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        other = await make_member(client)
+        await login(client, member.email, "Not-The-Password-123")
+        admin = await make_staff(client, app, "admin")
+
+        by_user = await client.get(
+            "/v1/admin/audit", headers=admin.headers, params={"user": member.user_id}
+        )
+        items = by_user.json()["items"]
+        assert {item["event_type"] for item in items} == {"user.signup", "auth.login"}
+        assert other.user_id not in {item["actor_id"] for item in items}
+
+        failures = await client.get(
+            "/v1/admin/audit",
+            headers=admin.headers,
+            params={"user": member.user_id, "event_type": "auth.login"},
+        )
+        assert [item["outcome"] for item in failures.json()["items"]] == ["failure", "success"]
+        assert failures.json()["items"][0]["details"]["reason"] == "bad_password"
+
+        future = (utcnow() + dt.timedelta(hours=1)).isoformat()
+        later = await client.get("/v1/admin/audit", headers=admin.headers, params={"since": future})
+        assert later.json()["items"] == []
+        earlier = await client.get(
+            "/v1/admin/audit", headers=admin.headers, params={"until": future, "limit": 100}
+        )
+        assert len(earlier.json()["items"]) >= 6
+
+    async def test_reading_the_log_is_itself_audited(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        admin = await make_staff(client, app, "admin")
+        await client.get("/v1/admin/audit", headers=admin.headers)
+        response = await client.get(
+            "/v1/admin/audit", headers=admin.headers, params={"event_type": "staff.read"}
+        )
+        items = response.json()["items"]
+        assert items[0]["actor_id"] == admin.user_id
+        assert items[0]["target_type"] == "audit_log"
+
+    @pytest.mark.parametrize(
+        "params",
+        [
+            {"user": "not-a-uuid"},
+            {"event_type": "DROP TABLE"},
+            {"since": "2024-01-01T00:00:00"},
+            {"limit": "1000"},
+        ],
+    )
+    async def test_bad_filters_are_422(
+        self, client: httpx.AsyncClient, app: FastAPI, params: dict[str, str]
+    ) -> None:
+        admin = await make_staff(client, app, "admin")
+        response = await client.get("/v1/admin/audit", headers=admin.headers, params=params)
+        assert response.status_code == 422
+
+    async def test_support_and_members_are_refused(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        support = await make_staff(client, app, "support")
+        member = await make_member(client)
+        for principal in (support, member):
+            response = await client.get("/v1/admin/audit", headers=principal.headers)
+            assert response.status_code == 403
+
+
+class TestHashChain:
+    async def test_the_chain_verifies_after_the_auth_flows(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        await login(client, member.email, "Not-The-Password-123")
+        await client.post("/v1/auth/refresh", json={"refresh_token": member.refresh_token})
+        await client.post("/v1/auth/refresh", json={"refresh_token": member.refresh_token})
+        await client.post("/v1/auth/logout-all", headers=member.headers)
+        assert await _seal(app) >= 5
+        report = await _verify(app)
+        assert report.ok, report
+        assert report.checked >= 5
+        assert report.unsealed == 0
+
+    async def test_an_edited_row_is_found(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+        for _ in range(3):
+            await make_member(client)
+        await _seal(app)
+        async with app.state.db.sessionmaker() as session:
+            victim = (
+                await session.execute(
+                    select(AuditEvent.id).order_by(AuditEvent.id).offset(2).limit(1)
+                )
+            ).scalar_one_or_none()
+            assert victim is not None
+            await session.execute(
+                update(AuditEvent).where(AuditEvent.id == victim).values(outcome="failure")
+            )
+            await session.commit()
+        report = await _verify(app)
+        assert not report.ok
+        assert report.broken_at_id == victim
+        assert report.reason == "row content does not match its hash"
+
+    async def test_a_deleted_row_is_found(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+        for _ in range(3):
+            await make_member(client)
+        await _seal(app)
+        async with app.state.db.sessionmaker() as session:
+            victim = (
+                await session.execute(select(AuditEvent).order_by(AuditEvent.id).offset(1).limit(1))
+            ).scalar_one()
+            await session.delete(victim)
+            await session.commit()
+        report = await _verify(app)
+        assert not report.ok
+        assert "sequence gap" in str(report.reason)
+
+
+class TestSealer:
+    async def test_the_sealer_runs_with_the_app_and_stops_with_it(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        task = app.state.audit_sealer
+        assert not task.done()
+        await sealer.stop(app)
+        assert task.cancelled()
+
+    async def test_an_error_while_sealing_is_logged_and_the_loop_goes_on(
+        self, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
+        calls = 0
+        second_call = asyncio.Event()
+
+        async def flaky(_db: object) -> int:
+            nonlocal calls
+            calls += 1
+            if calls == 1:
+                raise RuntimeError("database went away")
+            second_call.set()
+            return 0
+
+        monkeypatch.setattr(sealer, "seal_once", flaky)
+        task = asyncio.create_task(sealer.run(app.state.db, interval_s=0))
+        await asyncio.wait_for(second_call.wait(), timeout=10)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        assert calls >= 2
+
+    async def test_unsealed_rows_are_reported_not_broken(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        await sealer.stop(app)
+        await make_member(client)
+        report = await _verify(app)
+        assert report.ok
+        assert report.unsealed >= 1
+        assert await _seal(app) == report.unsealed
+        assert (await _seal(app)) == 0
+
+
+async def test_a_role_change_is_audited_with_both_roles(
+    client: httpx.AsyncClient, app: FastAPI
+) -> None:
+    admin = await make_staff(client, app, "support")
+    response = await client.get(
+        "/v1/admin/audit",
+        headers=(await make_staff(client, app, "admin")).headers,
+        params={"event_type": "user.role_changed", "user": admin.user_id},
+    )
+    [event] = response.json()["items"]
+    assert event["details"] == {"from": "member", "to": "support"}
+    assert event["target_id"] == admin.user_id
+    assert uuid.UUID(event["target_id"])
+    assert (await login(client, admin.email, PASSWORD)).status_code == 200
