@@ -31,9 +31,15 @@ from banking.core.migrate import upgrade
 
 
 def process_cpu_s(pid: int) -> float:
-    """User + system CPU seconds of a process and its threads (Linux /proc)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    ticks = int(fields[11]) + int(fields[12])
+    """User + system CPU seconds of a process and its worker children (Linux /proc)."""
+    ticks = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            ticks += int(fields[11]) + int(fields[12])
     return ticks / os.sysconf("SC_CLK_TCK")
 
 
@@ -146,7 +152,7 @@ def main() -> None:
         LOG_LEVEL="WARNING",
     )
     with server:
-        members = setup(server.base_url, 8, 4)
+        members = setup(server.base_url, 16, 8)
         assert server.process is not None
         cpu_before = process_cpu_s(server.process.pid)
         latencies, statuses, elapsed = asyncio.run(
