@@ -13,7 +13,7 @@ import uuid
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -178,6 +178,46 @@ async def lookup(session: AsyncSession, *, number: str) -> HolderView:
         raise NotFound("No open account has this number.")
     name = f"{_mask_name(row.first_name or '')} {_mask_name(row.last_name or '')}"
     return HolderView(number=row.number, currency=row.currency, holder_name=name)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """What a money request needs to know about an account, read on the ledger's connection."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID | None
+    number: str | None
+    currency: str
+
+
+_REF_COLUMNS = (ACCOUNT.c.id, ACCOUNT.c.owner_id, ACCOUNT.c.number, ACCOUNT.c.currency)
+
+
+_OWNED = select(*_REF_COLUMNS).where(
+    ACCOUNT.c.id == bindparam("account_id"),
+    ACCOUNT.c.owner_id == bindparam("owner_id"),
+    ACCOUNT.c.is_internal.is_(False),
+)
+_BY_NUMBER = select(*_REF_COLUMNS).where(
+    ACCOUNT.c.number == bindparam("number"), ACCOUNT.c.is_internal.is_(False)
+)
+
+
+def get_owned_sync(
+    connection: Connection, *, owner_id: uuid.UUID, account_id: uuid.UUID
+) -> AccountRef:
+    """`get_owned` for code running inside a ledger transaction."""
+    row = connection.execute(_OWNED, {"account_id": account_id, "owner_id": owner_id}).first()
+    if row is None:
+        raise NotFound("No such account.")
+    return AccountRef(*row)
+
+
+def get_by_number_sync(connection: Connection, *, number: str) -> AccountRef:
+    row = connection.execute(_BY_NUMBER, {"number": number}).first()
+    if row is None:
+        raise NotFound("No account has this number.")
+    return AccountRef(*row)
 
 
 def _close_sync(

@@ -63,9 +63,12 @@ async def record(session: AsyncSession, **fields: Any) -> None:
     await session.execute(insert(AuditEvent).values(**event_values(**fields)))
 
 
+_INSERT_EVENT = insert(AuditEvent)
+
+
 def record_sync(connection: Connection, **fields: Any) -> None:
     """`record` for code running on a synchronous connection (the ledger's writer)."""
-    connection.execute(insert(AuditEvent).values(**event_values(**fields)))
+    connection.execute(_INSERT_EVENT, event_values(**fields))
 
 
 async def record_alone(session: AsyncSession, **fields: Any) -> None:

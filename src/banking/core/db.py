@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
-from sqlalchemy.engine import Connection, Dialect
+from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -79,6 +81,52 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         return stamp.astimezone(dt.UTC)
 
 
+class FairGate:
+    """A first-come, first-served lock usable from any thread.
+
+    SQLite allows one writer at a time; in-process writers on different connections (the
+    async engine and the ledger's writer thread) take turns here instead of polling
+    SQLite's busy handler, which can starve a waiter under continuous load.
+    """
+
+    def __init__(self) -> None:
+        self._condition = threading.Condition()
+        self._next_ticket = 0
+        self._serving = 0
+
+    def acquire(self) -> None:
+        with self._condition:
+            ticket = self._next_ticket
+            self._next_ticket += 1
+            while self._serving != ticket:
+                self._condition.wait()
+
+    def release(self) -> None:
+        with self._condition:
+            self._serving += 1
+            self._condition.notify_all()
+
+
+async def acquire_gate(gate: FairGate) -> None:
+    """Wait for `gate` without blocking the event loop; never leak it on cancellation."""
+    acquiring = asyncio.ensure_future(asyncio.to_thread(gate.acquire))
+    try:
+        await asyncio.shield(acquiring)
+    except asyncio.CancelledError:
+        # The thread keeps waiting and will get its turn: hand it straight back.
+        acquiring.add_done_callback(
+            lambda done: gate.release() if not done.cancelled() and not done.exception() else None
+        )
+        raise
+
+
+# Set while a task is inside `write_transaction` on SQLite: the ledger's writer thread
+# needs the same gate, so waiting for it there would deadlock (it refuses instead).
+IN_WRITE_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "in_write_transaction", default=False
+)
+
+
 class Database:
     """The engine, a session factory and (SQLite) the in-process writer lock."""
 
@@ -90,6 +138,7 @@ class Database:
             self.engine, expire_on_commit=False, autoflush=False, info={"db": self}
         )
         self.write_lock = asyncio.Lock()
+        self.sqlite_gate = FairGate()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
@@ -108,7 +157,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
             # Error messages must not carry bound values (password hashes, token digests).
             hide_parameters=True,
         )
-        _configure_sqlite(engine, settings.db_busy_timeout_ms)
+        configure_sqlite(engine.sync_engine, settings.db_busy_timeout_ms)
         return engine
     return create_async_engine(
         url,
@@ -120,8 +169,10 @@ def make_engine(settings: Settings) -> AsyncEngine:
     )
 
 
-def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
-    @event.listens_for(engine.sync_engine, "connect")
+def configure_sqlite(engine: Engine, busy_timeout_ms: int) -> None:
+    """Pragmas and `BEGIN [IMMEDIATE]` control for every connection of a SQLite engine."""
+
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         # Take over transaction control from the sqlite3 module so that BEGIN is ours.
         dbapi_connection.isolation_level = None
@@ -135,7 +186,7 @@ def _configure_sqlite(engine: AsyncEngine, busy_timeout_ms: int) -> None:
             cursor.execute(f"PRAGMA {pragma}")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(connection: Connection) -> None:
         immediate = connection.get_execution_options().get("sqlite_immediate", False)
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
@@ -160,13 +211,20 @@ async def write_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession
     db = database_of(session)
     if db.is_sqlite:
         async with db.write_lock:
-            await session.connection(execution_options={"sqlite_immediate": True})
+            # Take turns with the ledger's writer thread (see FairGate).
+            await acquire_gate(db.sqlite_gate)
+            marker = IN_WRITE_TRANSACTION.set(True)
             try:
-                yield session
-            except BaseException:
-                await session.rollback()
-                raise
-            await session.commit()
+                await session.connection(execution_options={"sqlite_immediate": True})
+                try:
+                    yield session
+                except BaseException:
+                    await session.rollback()
+                    raise
+                await session.commit()
+            finally:
+                IN_WRITE_TRANSACTION.reset(marker)
+                db.sqlite_gate.release()
     else:
         async with session.begin():
             yield session

@@ -14,12 +14,14 @@ from banking.core.config import Settings
 from banking.core.db import Database, utcnow
 
 
-def get_database(request: Request) -> Database:
+# Dependencies are `async def` even when they do not await: FastAPI runs a plain `def`
+# dependency in a worker thread, a thread hand-off per request on the hot path.
+async def get_database(request: Request) -> Database:
     db: Database = request.app.state.db
     return db
 
 
-def get_app_settings(request: Request) -> Settings:
+async def get_app_settings(request: Request) -> Settings:
     settings: Settings = request.app.state.settings
     return settings
 
@@ -41,7 +43,7 @@ class ClientInfo:
     request_id: str | None
 
 
-def get_client_info(request: Request) -> ClientInfo:
+async def get_client_info(request: Request) -> ClientInfo:
     ip = request.client.host if request.client else None
     request.state.client_ip = ip
     user_agent = request.headers.get("user-agent")

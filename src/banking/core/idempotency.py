@@ -31,7 +31,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Index, Integer, String, Table, Text, delete, select, text
+from sqlalchemy import Index, Integer, String, Table, Text, bindparam, delete, select, text
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
@@ -158,11 +158,37 @@ def _replay_or_refuse(row: Any, claim: Claim) -> StoredResponse:
     return StoredResponse(status=row.response_status, body=row.response_body.encode())
 
 
-def _lookup_statement(claim: Claim, now: dt.datetime) -> Any:
-    record = cast(Table, IdempotencyRecord.__table__)
-    return select(record.c.fingerprint, record.c.response_status, record.c.response_body).where(
-        record.c.scope == claim.scope, record.c.key == claim.key, record.c.expires_at > now
+_RECORD = cast(Table, IdempotencyRecord.__table__)
+# Built once (building and cache-keying a statement per call is the expensive part).
+_LOOKUP = select(_RECORD.c.fingerprint, _RECORD.c.response_status, _RECORD.c.response_body).where(
+    _RECORD.c.scope == bindparam("scope"),
+    _RECORD.c.key == bindparam("key"),
+    _RECORD.c.expires_at > bindparam("now", type_=_RECORD.c.expires_at.type),
+)
+_STORED_COLUMNS = ("fingerprint", "response_status", "response_body", "created_at", "expires_at")
+
+
+def _store_statement(insert: Any) -> Any:
+    """INSERT, or replace an expired record in place; a live one is left alone (no row)."""
+    columns = {name: bindparam(f"v_{name}", type_=_RECORD.c[name].type) for name in _STORED_COLUMNS}
+    statement = insert(_RECORD).values(
+        scope=bindparam("v_scope"), key=bindparam("v_key"), **columns
     )
+    return statement.on_conflict_do_update(
+        index_elements=["scope", "key"],
+        set_={name: statement.excluded[name] for name in _STORED_COLUMNS},
+        where=_RECORD.c.expires_at <= bindparam("v_now", type_=_RECORD.c.expires_at.type),
+    ).returning(_RECORD.c.id)
+
+
+_STORE = {
+    "postgresql": _store_statement(postgresql_insert),
+    "sqlite": _store_statement(sqlite_insert),
+}
+
+
+def _lookup_params(claim: Claim, now: dt.datetime) -> dict[str, Any]:
+    return {"scope": claim.scope, "key": claim.key, "now": now}
 
 
 async def lookup(
@@ -172,15 +198,18 @@ async def lookup(
 
     Raises `IdempotencyKeyReused` when the key was used for a different request.
     """
-    row = (await session.execute(_lookup_statement(claim, now or utcnow()))).first()
+    row = (await session.execute(_LOOKUP, _lookup_params(claim, now or utcnow()))).first()
     return None if row is None else _replay_or_refuse(row, claim)
 
 
 def lookup_sync(
     connection: Connection, claim: Claim, *, now: dt.datetime | None = None
 ) -> StoredResponse | None:
-    row = connection.execute(_lookup_statement(claim, now or utcnow())).first()
+    row = connection.execute(_LOOKUP, _lookup_params(claim, now or utcnow())).first()
     return None if row is None else _replay_or_refuse(row, claim)
+
+
+_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:id)")
 
 
 def lock_sync(connection: Connection, claim: Claim) -> None:
@@ -191,9 +220,7 @@ def lock_sync(connection: Connection, claim: Claim) -> None:
     """
     if connection.dialect.name != "postgresql":
         return
-    got = connection.execute(
-        text("SELECT pg_try_advisory_xact_lock(:id)"), {"id": claim.lock_id}
-    ).scalar_one()
+    got = connection.execute(_TRY_LOCK, {"id": claim.lock_id}).scalar_one()
     if not got:
         raise IdempotencyKeyInFlight()
 
@@ -208,21 +235,18 @@ def store_sync(
 ) -> bool:
     """Record the answer in the caller's transaction. False if the key is already taken
     (the caller must roll back and replay the stored answer)."""
-    record = cast(Table, IdempotencyRecord.__table__)
-    values = {
-        "fingerprint": claim.fingerprint,
-        "response_status": response.status,
-        "response_body": response.body.decode(),
-        "created_at": now,
-        "expires_at": now + dt.timedelta(seconds=ttl_s),
-    }
-    insert = postgresql_insert if connection.dialect.name == "postgresql" else sqlite_insert
-    statement = insert(record).values(scope=claim.scope, key=claim.key, **values)
-    # An expired record is replaced in place; a live one is left alone (no row returned).
     inserted = connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=["scope", "key"], set_=values, where=record.c.expires_at <= now
-        ).returning(record.c.id)
+        _STORE[connection.dialect.name],
+        {
+            "v_scope": claim.scope,
+            "v_key": claim.key,
+            "v_fingerprint": claim.fingerprint,
+            "v_response_status": response.status,
+            "v_response_body": response.body.decode(),
+            "v_created_at": now,
+            "v_expires_at": now + dt.timedelta(seconds=ttl_s),
+            "v_now": now,
+        },
     ).first()
     return inserted is not None
 

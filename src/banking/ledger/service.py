@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import Table, case, insert, select, update
+from sqlalchemy import Table, bindparam, case, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from banking.accounts.models import Account, AccountStatus
@@ -199,25 +199,78 @@ class _Locked:
     outgoing_minor: int
 
 
+# Statements are built once: building and cache-keying a statement per call costs more
+# CPU than executing it (the ledger's hot path is CPU-bound on SQLite).
+_LOCK_ACCOUNTS = (
+    select(
+        ACCOUNT.c.id,
+        ACCOUNT.c.status,
+        ACCOUNT.c.currency,
+        ACCOUNT.c.balance_minor,
+        ACCOUNT.c.held_minor,
+        ACCOUNT.c.daily_outgoing_limit_minor,
+        ACCOUNT.c.outgoing_on,
+        ACCOUNT.c.outgoing_minor,
+    )
+    .where(ACCOUNT.c.id.in_(bindparam("ids", expanding=True)), ACCOUNT.c.is_internal.is_(False))
+    .order_by(ACCOUNT.c.id)
+    .with_for_update()
+)
+_INSERT_ENTRY = insert(ENTRY)
+_POSTING_COLUMNS = (
+    "entry_id",
+    "account_id",
+    "amount_minor",
+    "currency",
+    "balance_after_minor",
+    "created_at",
+)
+# Both legs in one multi-row INSERT (one round trip on PostgreSQL). Written as text with
+# typed parameters because SQLAlchemy does not cache multi-row VALUES constructs.
+_INSERT_TWO_POSTINGS = text(
+    f"INSERT INTO posting ({', '.join(_POSTING_COLUMNS)}) VALUES "
+    + ", ".join(
+        "(" + ", ".join(f":{name}_{leg}" for name in _POSTING_COLUMNS) + ")" for leg in (0, 1)
+    )
+).bindparams(
+    *(
+        bindparam(f"{name}_{leg}", type_=POSTING.c[name].type)
+        for leg in (0, 1)
+        for name in _POSTING_COLUMNS
+    )
+)
+_BALANCE_COLUMNS = ("balance_minor", "held_minor", "outgoing_minor", "outgoing_on")
+
+
+def _update_accounts_statement(count: int) -> Any:
+    """UPDATE of `count` accounts in one statement: a CASE on the id for each column."""
+    ids = [bindparam(f"id_{index}", type_=ACCOUNT.c.id.type) for index in range(count)]
+    values = {
+        name: case(
+            *(
+                (
+                    ACCOUNT.c.id == ids[index],
+                    bindparam(f"{name}_{index}", type_=ACCOUNT.c[name].type),
+                )
+                for index in range(count)
+            ),
+            else_=ACCOUNT.c[name],
+        )
+        for name in _BALANCE_COLUMNS
+    }
+    return update(ACCOUNT).where(ACCOUNT.c.id.in_(ids)).values(values)
+
+
+_UPDATE_ACCOUNTS = {count: _update_accounts_statement(count) for count in (1, 2)}
+
+
 def _lock_customer_accounts(
     connection: Connection, account_ids: Sequence[uuid.UUID]
 ) -> dict[uuid.UUID, _Locked]:
     # Lock in id order, in one statement, so two opposite transfers cannot deadlock.
-    rows = connection.execute(
-        select(
-            ACCOUNT.c.id,
-            ACCOUNT.c.status,
-            ACCOUNT.c.currency,
-            ACCOUNT.c.balance_minor,
-            ACCOUNT.c.held_minor,
-            ACCOUNT.c.daily_outgoing_limit_minor,
-            ACCOUNT.c.outgoing_on,
-            ACCOUNT.c.outgoing_minor,
-        )
-        .where(ACCOUNT.c.id.in_(sorted(account_ids)), ACCOUNT.c.is_internal.is_(False))
-        .order_by(ACCOUNT.c.id)
-        .with_for_update()
-    ).all()
+    if not account_ids:
+        return {}
+    rows = connection.execute(_LOCK_ACCOUNTS, {"ids": sorted(account_ids)}).all()
     return {row[0]: _Locked(*row) for row in rows}
 
 
@@ -326,9 +379,16 @@ def _write_posted(
             }
         )
     connection.execute(
-        insert(ENTRY).values(_entry_values(movement, entry_id, now, EntryStatus.posted, None))
+        _INSERT_ENTRY, _entry_values(movement, entry_id, now, EntryStatus.posted, None)
     )
-    connection.execute(insert(POSTING).values(postings))
+    connection.execute(
+        _INSERT_TWO_POSTINGS,
+        {
+            f"{name}_{leg}": value
+            for leg, posting in enumerate(postings)
+            for name, value in posting.items()
+        },
+    )
     if locked:
         _update_balances(connection, movement, locked, balances_after, today)
     return balances_after
@@ -356,28 +416,19 @@ def _update_balances(
         outgoing[source.id] = spent + movement.amount_minor
         outgoing_on[source.id] = today
     ids = sorted(locked)
-    if len(ids) == 1:
-        (only,) = ids
-        values: dict[str, Any] = {
-            "balance_minor": balances_after[only],
-            "held_minor": held[only],
-            "outgoing_minor": outgoing[only],
-            "outgoing_on": outgoing_on[only],
-        }
-    else:
-        values = {
-            "balance_minor": case(balances_after, value=ACCOUNT.c.id),
-            "held_minor": case(held, value=ACCOUNT.c.id),
-            "outgoing_minor": case(outgoing, value=ACCOUNT.c.id),
-            "outgoing_on": case(
-                {key: value for key, value in outgoing_on.items()},
-                value=ACCOUNT.c.id,
-                else_=ACCOUNT.c.outgoing_on,
-            ),
-        }
-    updated = connection.execute(update(ACCOUNT).where(ACCOUNT.c.id.in_(ids)).values(values))
+    params: dict[str, Any] = {}
+    for index, account_id in enumerate(ids):
+        params[f"id_{index}"] = account_id
+        params[f"balance_minor_{index}"] = balances_after[account_id]
+        params[f"held_minor_{index}"] = held[account_id]
+        params[f"outgoing_minor_{index}"] = outgoing[account_id]
+        params[f"outgoing_on_{index}"] = outgoing_on[account_id]
+    updated = connection.execute(_UPDATE_ACCOUNTS[len(ids)], params)
     if updated.rowcount != len(ids):
         raise LedgerInvariantError("a locked account was not updated")
+
+
+Resolve = Callable[[Connection], tuple[Movement, Render | None]]
 
 
 def post_sync(
@@ -393,13 +444,43 @@ def post_sync(
     """Post `movement` as one balanced entry, or record why it is declined.
 
     Runs inside the caller's transaction; everything it writes (entry, postings, cached
-    balances, audit row, idempotency record) commits or rolls back together. With a
-    `claim`, the rendered answer is stored under the key; if the key turns out to be
-    taken, raises `_KeyTaken` so that the caller rolls back and replays.
+    balances, audit row, idempotency record) commits or rolls back together.
+    """
+    return execute_sync(
+        connection,
+        lambda _connection: (movement, render),
+        limits=limits,
+        now=now,
+        claim=claim,
+        idempotency_ttl_s=idempotency_ttl_s,
+    )
+
+
+def execute_sync(
+    connection: Connection,
+    resolve: Resolve,
+    *,
+    limits: Limits,
+    now: dt.datetime | None = None,
+    claim: Claim | None = None,
+    idempotency_ttl_s: int = 24 * 3600,
+) -> Result:
+    """One whole money request inside one transaction.
+
+    `resolve(connection)` does the caller's reads (ownership, the payee by number) and
+    returns the movement and how to render the answer; it may raise (e.g. `NotFound`).
+    With a `claim`, an answer already stored under the key is returned instead of
+    posting; otherwise the rendered answer is stored with the movement. If the key turns
+    out to be taken meanwhile, raises `_KeyTaken` so that the caller rolls back and replays.
     """
     now = now or utcnow()
     if claim is not None:
         idempotency.lock_sync(connection, claim)
+    movement, render = resolve(connection)
+    if claim is not None:
+        stored = idempotency.lookup_sync(connection, claim, now=now)
+        if stored is not None:
+            return Result(outcome=None, response=stored, replayed=True)
     decline, locked = _decide(connection, movement, limits, now.date())
     entry_id = uuid.uuid4()
     status = EntryStatus.declined if decline else EntryStatus.posted
@@ -439,9 +520,7 @@ def post_sync(
             raise LedgerInvariantError("balances after do not match the plan")
     else:
         connection.execute(
-            insert(ENTRY).values(
-                _entry_values(movement, entry_id, now, EntryStatus.declined, decline)
-            )
+            _INSERT_ENTRY, _entry_values(movement, entry_id, now, EntryStatus.declined, decline)
         )
     audit.record_sync(
         connection,
@@ -471,27 +550,41 @@ async def post(
     render: Render | None = None,
     now: dt.datetime | None = None,
 ) -> Result:
-    """Post a movement in its own transaction (see `post_sync`), replaying on a taken key."""
+    """Post a movement in its own transaction (see `post_sync`)."""
+    return await execute(db, lambda _connection: (movement, render), claim=claim, now=now)
+
+
+async def execute(
+    db: Database,
+    resolve: Resolve,
+    *,
+    claim: Claim | None = None,
+    now: dt.datetime | None = None,
+) -> Result:
+    """Run `execute_sync` as one transaction on the ledger's writer, replaying on a taken key.
+
+    Must not be called inside `write_transaction`: the ledger commits on its own.
+    """
     settings = db.settings
     limits = Limits.from_settings(settings)
 
     def work(connection: Connection) -> Result:
-        return post_sync(
+        return execute_sync(
             connection,
-            movement,
+            resolve,
             limits=limits,
             now=now,
             claim=claim,
-            render=render,
             idempotency_ttl_s=settings.idempotency_ttl_s,
         )
 
+    writer = writer_for(db)
     try:
-        return await writer_for(db).run(work)
+        return await writer.run(work)
     except _KeyTaken:
         if claim is None:  # pragma: no cover - only raised with a claim
             raise
-        stored = await writer_for(db).read(lambda c: idempotency.lookup_sync(c, claim))
+        stored = await writer.read(lambda connection: idempotency.lookup_sync(connection, claim))
         if stored is None:  # pragma: no cover - the record was there a moment ago
             raise idempotency.IdempotencyKeyInFlight() from None
         return Result(outcome=None, response=stored, replayed=True)

@@ -12,15 +12,15 @@ import uuid
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from banking.accounts import numbers
 from banking.accounts import service as accounts
-from banking.accounts.models import Account
 from banking.core import idempotency
 from banking.core.db import database_of
 from banking.core.deps import ClientInfo
-from banking.core.errors import NotFound, problem
+from banking.core.errors import problem
 from banking.core.idempotency import Claim, StoredResponse
 from banking.core.logging import current_request_id
 from banking.core.metrics import MONEY_MOVEMENTS
@@ -58,52 +58,63 @@ def _json(model: Any) -> bytes:
 async def _run(
     session: AsyncSession,
     *,
-    movement: ledger.Movement,
+    resolve: ledger.Resolve,
+    kind: EntryKind,
     principal: Principal,
     key: str | None,
     path: str,
     body: dict[str, Any],
-    render: ledger.Render,
 ) -> MovementResponse:
-    # End the read transaction the auth check and ownership reads used: the movement runs
-    # on its own connection, and nothing here may keep an old snapshot open.
-    await session.rollback()
+    """Run the whole request (ownership reads, idempotency, the movement) as one ledger job."""
     db = database_of(session)
+    # The session did the auth check only: give its connection back to the pool now, not
+    # after the response, so waiting for the ledger does not hold a pooled connection.
+    await session.close()
     if key is None:
-        result = await ledger.post(db, movement, render=render)
-        return _respond(movement, result)
+        return _respond(kind, await ledger.execute(db, resolve))
     claim = Claim(
         scope=idempotency.user_scope(principal.user_id),
         key=key,
         fingerprint=idempotency.fingerprint("POST", path, body),
     )
     with idempotency.IN_FLIGHT.hold(claim):
-        stored = await idempotency.lookup(session, claim)
-        await session.rollback()
-        if stored is not None:
-            return MovementResponse(stored.status, stored.body, replayed=True)
-        result = await ledger.post(db, movement, claim=claim, render=render)
-    return _respond(movement, result)
+        result = await ledger.execute(db, resolve, claim=claim)
+    return _respond(kind, result)
 
 
-def _respond(movement: ledger.Movement, result: ledger.Result) -> MovementResponse:
+def _respond(kind: EntryKind, result: ledger.Result) -> MovementResponse:
     assert result.response is not None
     if result.outcome is not None:
-        MONEY_MOVEMENTS.labels(movement.kind.value, result.outcome.status.value).inc()
+        MONEY_MOVEMENTS.labels(kind.value, result.outcome.status.value).inc()
     return MovementResponse(result.response.status, result.response.body, result.replayed)
 
 
-def _entry_renderer(account: Account, *, sign: int) -> ledger.Render:
-    # Read now: after the session's rollback the ORM object is expired.
-    account_id = account.id
+def _decline_response(outcome: ledger.Outcome, request_id: str | None) -> StoredResponse | None:
+    if outcome.decline is None:
+        return None
+    return StoredResponse(
+        outcome.decline.status, _problem_body(outcome.decline, outcome.entry_id, request_id)
+    )
+
+
+def _cash_movement(
+    *,
+    kind: EntryKind,
+    principal: Principal,
+    account_id: uuid.UUID,
+    amount_minor: int,
+    description: str | None,
+    idempotency_key: str | None,
+    client: ClientInfo,
+) -> ledger.Resolve:
+    """A deposit (cash in) or withdrawal (cash out) on one of the caller's accounts."""
     request_id = current_request_id()
+    sign = 1 if kind is EntryKind.deposit else -1
 
     def render(outcome: ledger.Outcome) -> StoredResponse:
-        if outcome.decline is not None:
-            return StoredResponse(
-                outcome.decline.status,
-                _problem_body(outcome.decline, outcome.entry_id, request_id),
-            )
+        declined = _decline_response(outcome, request_id)
+        if declined is not None:
+            return declined
         movement = outcome.movement
         out = EntryOut(
             id=outcome.entry_id,
@@ -118,7 +129,26 @@ def _entry_renderer(account: Account, *, sign: int) -> ledger.Render:
         )
         return StoredResponse(201, _json(out))
 
-    return render
+    def resolve(connection: Connection) -> tuple[ledger.Movement, ledger.Render]:
+        account = accounts.get_owned_sync(
+            connection, owner_id=principal.user_id, account_id=account_id
+        )
+        cash = ledger.cash_account_id(account.currency)
+        movement = ledger.Movement(
+            kind=kind,
+            source_account_id=cash if sign > 0 else account.id,
+            target_account_id=account.id if sign > 0 else cash,
+            origin_account_id=account.id,
+            amount_minor=amount_minor,
+            currency=account.currency,
+            description=description,
+            initiator_id=principal.user_id,
+            idempotency_key=idempotency_key,
+            client=client,
+        )
+        return movement, render
+
+    return resolve
 
 
 async def deposit(
@@ -130,27 +160,23 @@ async def deposit(
     idempotency_key: str | None,
     client: ClientInfo,
 ) -> MovementResponse:
-    account = await accounts.get_owned(session, principal=principal, account_id=account_id)
-    movement = ledger.Movement(
+    resolve = _cash_movement(
         kind=EntryKind.deposit,
-        source_account_id=ledger.cash_account_id(account.currency),
-        target_account_id=account.id,
-        origin_account_id=account.id,
+        principal=principal,
+        account_id=account_id,
         amount_minor=request.amount,
-        currency=account.currency,
         description=request.description,
-        initiator_id=principal.user_id,
         idempotency_key=idempotency_key,
         client=client,
     )
     return await _run(
         session,
-        movement=movement,
+        resolve=resolve,
+        kind=EntryKind.deposit,
         principal=principal,
         key=idempotency_key,
         path=f"/v1/accounts/{account_id}/deposits",
         body=request.model_dump(mode="json"),
-        render=_entry_renderer(account, sign=1),
     )
 
 
@@ -163,27 +189,23 @@ async def withdraw(
     idempotency_key: str | None,
     client: ClientInfo,
 ) -> MovementResponse:
-    account = await accounts.get_owned(session, principal=principal, account_id=account_id)
-    movement = ledger.Movement(
+    resolve = _cash_movement(
         kind=EntryKind.withdrawal,
-        source_account_id=account.id,
-        target_account_id=ledger.cash_account_id(account.currency),
-        origin_account_id=account.id,
+        principal=principal,
+        account_id=account_id,
         amount_minor=request.amount,
-        currency=account.currency,
         description=request.description,
-        initiator_id=principal.user_id,
         idempotency_key=idempotency_key,
         client=client,
     )
     return await _run(
         session,
-        movement=movement,
+        resolve=resolve,
+        kind=EntryKind.withdrawal,
         principal=principal,
         key=idempotency_key,
         path=f"/v1/accounts/{account_id}/withdrawals",
         body=request.model_dump(mode="json"),
-        render=_entry_renderer(account, sign=-1),
     )
 
 
@@ -195,37 +217,22 @@ async def transfer(
     idempotency_key: str,
     client: ClientInfo,
 ) -> MovementResponse:
-    source = await accounts.get_owned(
-        session, principal=principal, account_id=request.source_account_id
-    )
-    if request.target_account_id is not None:
-        target = await accounts.get_owned(
-            session, principal=principal, account_id=request.target_account_id
-        )
-    else:
-        assert request.target_account_number is not None
-        found = await accounts.find_by_number(session, request.target_account_number)
-        if found is None:
-            raise NotFound("No account has this number.")
-        target = found
-    own_target = target.owner_id == principal.user_id
-    target_id, target_number = target.id, target.number or ""
     request_id = current_request_id()
+    payee: dict[str, accounts.AccountRef] = {}
 
     def render(outcome: ledger.Outcome) -> StoredResponse:
-        if outcome.decline is not None:
-            return StoredResponse(
-                outcome.decline.status,
-                _problem_body(outcome.decline, outcome.entry_id, request_id),
-            )
+        declined = _decline_response(outcome, request_id)
+        if declined is not None:
+            return declined
         movement = outcome.movement
+        target = payee["target"]
         out = TransferOut(
             id=outcome.entry_id,
             kind=movement.kind.value,
             status=outcome.status.value,
             source_account_id=movement.source_account_id,
-            target_account_id=target_id if own_target else None,
-            target_account_number=numbers.mask(target_number) or "",
+            target_account_id=target.id if target.owner_id == principal.user_id else None,
+            target_account_number=numbers.mask(target.number) or "",
             amount=movement.amount_minor,
             currency=movement.currency,
             balance_after=outcome.balances_after[movement.source_account_id],
@@ -234,26 +241,41 @@ async def transfer(
         )
         return StoredResponse(201, _json(out))
 
-    movement = ledger.Movement(
-        kind=EntryKind.transfer,
-        source_account_id=source.id,
-        target_account_id=target_id,
-        origin_account_id=source.id,
-        amount_minor=request.amount,
-        currency=source.currency,
-        description=request.description,
-        initiator_id=principal.user_id,
-        idempotency_key=idempotency_key,
-        client=client,
-    )
+    def resolve(connection: Connection) -> tuple[ledger.Movement, ledger.Render]:
+        source = accounts.get_owned_sync(
+            connection, owner_id=principal.user_id, account_id=request.source_account_id
+        )
+        if request.target_account_id is not None:
+            # By id only among the caller's own accounts: other ids are 404.
+            target = accounts.get_owned_sync(
+                connection, owner_id=principal.user_id, account_id=request.target_account_id
+            )
+        else:
+            assert request.target_account_number is not None
+            target = accounts.get_by_number_sync(connection, number=request.target_account_number)
+        payee["target"] = target
+        movement = ledger.Movement(
+            kind=EntryKind.transfer,
+            source_account_id=source.id,
+            target_account_id=target.id,
+            origin_account_id=source.id,
+            amount_minor=request.amount,
+            currency=source.currency,
+            description=request.description,
+            initiator_id=principal.user_id,
+            idempotency_key=idempotency_key,
+            client=client,
+        )
+        return movement, render
+
     return await _run(
         session,
-        movement=movement,
+        resolve=resolve,
+        kind=EntryKind.transfer,
         principal=principal,
         key=idempotency_key,
         path="/v1/transfers",
         body=request.model_dump(mode="json"),
-        render=render,
     )
 
 

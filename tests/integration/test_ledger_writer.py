@@ -1,0 +1,67 @@
+"""The SQLite writer: group commit with a savepoint per job; PostgreSQL runs the same jobs."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from fastapi import FastAPI
+from sqlalchemy import func, insert, select
+from sqlalchemy.engine import Connection
+
+from banking.audit.models import AuditEvent
+from banking.core.db import write_transaction
+from banking.ledger.writer import writer_for
+from tests.databases import ON_POSTGRES
+
+
+class Boom(Exception):
+    pass
+
+
+def _write_marker(name: str, *, fail: bool) -> object:
+    def job(connection: Connection) -> str:
+        connection.execute(
+            insert(AuditEvent).values(event_type=f"test.{name}", outcome="success", details="{}")
+        )
+        if fail:
+            raise Boom(name)
+        return name
+
+    return job
+
+
+class TestWriter:
+    async def test_a_failing_job_is_rolled_back_alone_and_the_others_commit(
+        self, app: FastAPI
+    ) -> None:
+        writer = writer_for(app.state.db)
+        jobs = [_write_marker(f"job{index}", fail=index == 3) for index in range(8)]
+        results = await asyncio.gather(
+            *(writer.run(job) for job in jobs),  # type: ignore[arg-type]
+            return_exceptions=True,
+        )
+        assert [isinstance(result, Boom) for result in results] == [
+            index == 3 for index in range(8)
+        ]
+        async with app.state.db.sessionmaker() as session:
+            names = set(
+                (
+                    await session.execute(
+                        select(AuditEvent.event_type).where(AuditEvent.event_type.like("test.%"))
+                    )
+                ).scalars()
+            )
+        assert names == {f"test.job{index}" for index in range(8) if index != 3}
+
+    @pytest.mark.skipif(ON_POSTGRES, reason="the gate exists only for SQLite")
+    async def test_calling_the_ledger_inside_write_transaction_fails_fast(
+        self, app: FastAPI
+    ) -> None:
+        writer = writer_for(app.state.db)
+        async with app.state.db.sessionmaker() as session:
+            with pytest.raises(RuntimeError, match="outside write_transaction"):
+                async with write_transaction(session):
+                    await writer.run(lambda connection: None)
+            count = (await session.execute(select(func.count()).select_from(AuditEvent))).scalar()
+            assert count is not None
