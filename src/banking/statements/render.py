@@ -78,7 +78,7 @@ MARGIN = 15.0
 CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN
 ROW_HEIGHT = 5.6
 TABLE_BOTTOM = PAGE_HEIGHT - 18.0
-LINES_FIRST_PAGE = 24
+LINES_FIRST_PAGE = 28
 LINES_PER_PAGE = 40
 COLUMNS = (  # title, width, alignment
     ("Date", 20.0, Align.L),
@@ -102,9 +102,24 @@ def page_count(line_count: int) -> int:
     return 1 + math.ceil(rest / LINES_PER_PAGE)
 
 
+# Typographic characters outside Latin-1, written with their plain equivalents.
+_PLAIN = str.maketrans(
+    {
+        "\u2013": "-",
+        "\u2014": "-",
+        "\u2018": "'",
+        "\u2019": "'",
+        "\u201c": '"',
+        "\u201d": '"',
+        "\u2026": "...",
+        "\u20ac": "EUR",
+    }
+)
+
+
 def _latin1(text: str) -> str:
     # The PDF's built-in fonts cover Latin-1 only; anything else is shown as "?".
-    return text.encode("latin-1", "replace").decode("latin-1")
+    return text.translate(_PLAIN).encode("latin-1", "replace").decode("latin-1")
 
 
 def _long_date(day: dt.date) -> str:
