@@ -124,7 +124,8 @@ async def generate_history(client: httpx.AsyncClient, app: FastAPI, seed: int = 
             ),
             now=when,
         )
-        assert result.outcome is not None and result.outcome.posted
+        assert result.outcome is not None
+        assert result.outcome.posted
         if side == "account" or kind is EntryKind.transfer:
             history.times.append(when)
     app.state.clock = lambda: NOW
@@ -199,7 +200,8 @@ class TestEveryMonthOfAGeneratedHistory:
         history = await generate_history(client, app)
         november = await statement_json(client, history.owner, history.account, "2023-11")
         quiet = await statement_json(client, history.owner, history.account, QUIET_MONTH)
-        assert quiet["lines"] == [] and quiet["count"] == 0
+        assert quiet["lines"] == []
+        assert quiet["count"] == 0
         assert quiet["total_credits"] == quiet["total_debits"] == 0
         assert quiet["opening_balance"] == quiet["closing_balance"]
         assert quiet["opening_balance"] == november["closing_balance"] > 0
@@ -221,7 +223,8 @@ class TestEveryMonthOfAGeneratedHistory:
         kinds = {line["kind"] for line in body["lines"]}
         assert {"deposit", "withdrawal", "transfer"} <= kinds
         withdrawal = next(line for line in body["lines"] if line["kind"] == "withdrawal")
-        assert withdrawal["description"] == "Withdrawal" and withdrawal["amount"] < 0
+        assert withdrawal["description"] == "Withdrawal"
+        assert withdrawal["amount"] < 0
 
 
 class TestMonthBoundariesInTheBankTimeZone:
@@ -262,7 +265,8 @@ class TestMonthBoundariesInTheBankTimeZone:
         assert response.status_code == 200
         body = response.json()
         assert [item["month"] for item in body["items"]] == expected
-        assert QUIET_MONTH not in expected and "2023-10" in expected
+        assert QUIET_MONTH not in expected
+        assert "2023-10" in expected
         assert body["items"][0] == {"month": "2024-03", "is_partial": True}
         assert body["next_cursor"] is None
 
@@ -350,7 +354,8 @@ class TestWhichMonthsExist:
             assert response.status_code == 422
             assert response.json()["code"] == "month_in_future"
         current = await statement(client, owner, account, "2024-03")
-        assert current.status_code == 200 and current.json()["is_partial"] is True
+        assert current.status_code == 200
+        assert current.json()["is_partial"] is True
 
     @pytest.mark.parametrize("settings_overrides", [NEW_YORK], indirect=True)
     async def test_the_current_month_is_the_bank_time_zones_month(
@@ -430,7 +435,8 @@ class TestPdf:
         pages, texts = pdf_text(response.content)
         assert pages == render.page_count(body["count"]) >= 2
         first = texts[0]
-        assert "Harbour Bank" in first and "Monthly statement" in first
+        assert "Harbour Bank" in first
+        assert "Monthly statement" in first
         assert "Account ********" + history.account["number"][-4:] in first
         assert "Ada Lovelace" in first
         assert "Period 1 January 2024 - 31 January 2024" in first
