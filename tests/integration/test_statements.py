@@ -498,7 +498,7 @@ def _assert_not_blank(data: bytes, tmp_path: Path) -> None:
     )
     (png,) = tmp_path.glob("p*.png")
     image = Image.open(png).convert("L")
-    dark = sum(1 for value in image.getdata() if value < 200)
+    dark = sum(image.histogram()[:200])
     assert dark > image.width * image.height * 0.01
 
 
