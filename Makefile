@@ -56,6 +56,7 @@ fmt: install-dev
 
 bench: install-dev
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
+	$(BIN)/python -m bench.statements
 
 docs: install
 	$(BIN)/python -m banking.apidocs docs/API.md

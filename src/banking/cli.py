@@ -16,6 +16,7 @@ from rich.console import Console
 
 from banking import __version__
 from banking.core.config import ConfigError, Settings, get_settings
+from banking.statements.cli import app as statements_app
 
 app = typer.Typer(
     help="Banking service: API server and operations.", no_args_is_help=True, add_completion=False
@@ -26,6 +27,7 @@ ledger_app = typer.Typer(help="The double-entry ledger.", no_args_is_help=True)
 app.add_typer(audit_app, name="audit")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(users_app, name="users")
+app.add_typer(statements_app, name="statements")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)

@@ -12,6 +12,7 @@ from banking.holders import routes as holders
 from banking.identity import routes as identity
 from banking.ledger import lifecycle as ledger
 from banking.payments import routes as payments
+from banking.statements import routes as statements
 
 
 def include_routers(app: FastAPI) -> None:
@@ -22,6 +23,7 @@ def include_routers(app: FastAPI) -> None:
         audit.router,
         accounts.router,
         payments.router,
+        statements.router,
         admin.router,
     ):
         app.include_router(router)

@@ -8,6 +8,7 @@ resource factory below (the test fails and says so). Public routes are listed wi
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -44,11 +45,16 @@ async def _own_holder(client: httpx.AsyncClient, owner: Member) -> str:
     return str(response.json()["id"])
 
 
+async def _current_month(client: httpx.AsyncClient, owner: Member) -> str:
+    return f"{dt.datetime.now(dt.UTC):%Y-%m}"
+
+
 # Path parameter name → how to get a value for a resource that belongs to `owner`.
 RESOURCE_FACTORIES: dict[str, Factory] = {
     "session_id": _own_session,
     "account_id": _own_account,
     "holder_id": _own_holder,
+    "month": _current_month,
 }
 
 

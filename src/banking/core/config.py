@@ -82,6 +82,10 @@ class Settings(BaseSettings):
     # SQLite: how many queued movements may share one COMMIT (group commit).
     ledger_group_commit_max: int = Field(default=64, ge=1, le=1024)
 
+    # Statements (see statements/): calendar months are cut in this IANA time zone.
+    bank_timezone: str = "UTC"
+    bank_name: str = Field(default="Banking", min_length=1, max_length=60)
+
     # Rate limits (see core/ratelimit.py), in the `limits` library's notation.
     rate_limits_enabled: bool = True
     rate_limit_signup: str = "10/minute"
@@ -119,6 +123,17 @@ class Settings(BaseSettings):
             parse(value)
         except ValueError as exc:
             raise ValueError(f"not a rate limit like '10/minute': {value!r}") from exc
+        return value
+
+    @field_validator("bank_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"not an IANA time zone like 'Europe/Paris': {value!r}") from exc
         return value
 
     @field_validator("database_url")
