@@ -131,7 +131,9 @@ class TestHashChain:
         await client.post("/v1/auth/refresh", json={"refresh_token": member.refresh_token})
         await client.post("/v1/auth/refresh", json={"refresh_token": member.refresh_token})
         await client.post("/v1/auth/logout-all", headers=member.headers)
-        assert await _seal(app) >= 5
+        # The background sealer may have chained some rows already; what matters is that
+        # after a final seal every row is chained and the chain verifies.
+        await _seal(app)
         report = await _verify(app)
         assert report.ok, report
         assert report.checked >= 5

@@ -275,53 +275,70 @@ def _lock_customer_accounts(
 
 
 def _decide(
-    connection: Connection, movement: Movement, limits: Limits, today: dt.date
-) -> tuple[Declined | None, dict[uuid.UUID, _Locked]]:
-    """Lock the customer accounts and apply the rules. Writes nothing."""
+    connection: Connection,
+    movement: Movement,
+    limits: Limits,
+    clock: Callable[[], dt.datetime],
+) -> tuple[Declined | None, dict[uuid.UUID, _Locked], dt.datetime]:
+    """Lock the customer accounts and apply the rules. Writes nothing.
+
+    Returns the decision, the locked accounts and the entry's time, read from `clock` only
+    once the accounts are locked: on every account the postings' times then follow their
+    order, which statements rely on."""
     if movement.amount_minor < 1 or movement.release_hold_minor < 0:
         raise LedgerInvariantError("movement amounts must be positive")
     if movement.source_account_id == movement.target_account_id:
-        return SameAccount(), {}
+        return SameAccount(), {}, clock()
     if movement.amount_minor > limits.max_movement_minor:
-        return AmountTooLarge(
-            f"The maximum for one movement is {limits.max_movement_minor} minor units."
-        ), {}
+        return (
+            AmountTooLarge(
+                f"The maximum for one movement is {limits.max_movement_minor} minor units."
+            ),
+            {},
+            clock(),
+        )
     sides = (movement.source_account_id, movement.target_account_id)
     customer_ids = [account_id for account_id in sides if not internal.is_internal(account_id)]
     locked = _lock_customer_accounts(connection, customer_ids)
+    now = clock()
+    today = now.date()
     for account_id in sides:
         if internal.is_internal(account_id):
             if internal.INTERNAL_ACCOUNTS[account_id][1] != movement.currency:
-                return CurrencyMismatch(), locked
+                return CurrencyMismatch(), locked, now
         elif account_id not in locked:
             raise NotFound("No such account.")
     for account in locked.values():
         if account.status == AccountStatus.closed.value:
-            return AccountClosed(), locked
+            return AccountClosed(), locked, now
     source = locked.get(movement.source_account_id)
     target = locked.get(movement.target_account_id)
     if source is not None and source.status == AccountStatus.frozen.value:
-        return AccountFrozen(), locked
+        return AccountFrozen(), locked, now
     for account in locked.values():
         if account.currency != movement.currency:
-            return CurrencyMismatch(), locked
+            return CurrencyMismatch(), locked, now
     if source is not None:
         if movement.release_hold_minor > source.held_minor:
             raise LedgerInvariantError("releasing more than the account holds")
         available = source.balance_minor - (source.held_minor - movement.release_hold_minor)
         if movement.amount_minor > available:
-            return InsufficientFunds(), locked
+            return InsufficientFunds(), locked, now
         limit = source.daily_limit_minor or limits.daily_outgoing_limit_minor
         spent_today = source.outgoing_minor if source.outgoing_on == today else 0
         if spent_today + movement.amount_minor > limit:
-            return DailyLimitExceeded(
-                f"The daily outgoing limit is {limit} minor units; {spent_today} used today."
-            ), locked
+            return (
+                DailyLimitExceeded(
+                    f"The daily outgoing limit is {limit} minor units; {spent_today} used today."
+                ),
+                locked,
+                now,
+            )
     if target is not None and target.balance_minor + movement.amount_minor > (
         limits.max_balance_minor
     ):
-        return BalanceLimitExceeded(), locked
-    return None, locked
+        return BalanceLimitExceeded(), locked, now
+    return None, locked, now
 
 
 def _entry_values(
@@ -473,6 +490,7 @@ def execute_sync(
     posting; otherwise the rendered answer is stored with the movement. If the key turns
     out to be taken meanwhile, raises `_KeyTaken` so that the caller rolls back and replays.
     """
+    explicit_now = now
     now = now or utcnow()
     if claim is not None:
         idempotency.lock_sync(connection, claim)
@@ -481,7 +499,9 @@ def execute_sync(
         stored = idempotency.lookup_sync(connection, claim, now=now)
         if stored is not None:
             return Result(outcome=None, response=stored, replayed=True)
-    decline, locked = _decide(connection, movement, limits, now.date())
+    decline, locked, now = _decide(
+        connection, movement, limits, (lambda: explicit_now) if explicit_now else utcnow
+    )
     entry_id = uuid.uuid4()
     status = EntryStatus.declined if decline else EntryStatus.posted
     # The balances after are known before writing: they were computed under the locks.
