@@ -66,23 +66,30 @@ class TestIssuance:
         member = await make_member(client)
         account, card = await funded_card(client, member)
         pan, cvv = card["pan"], card["cvv"]
-        assert len(pan) == 16 and pan.startswith("400000") and luhn_valid(pan)
-        assert len(cvv) == 3 and cvv.isdigit()
+        assert len(pan) == 16
+        assert pan.startswith("400000")
+        assert luhn_valid(pan)
+        assert len(cvv) == 3
+        assert cvv.isdigit()
         assert card["last4"] == pan[-4:]
         assert card["cardholder_name"] == "ADA LOVELACE"
-        assert card["status"] == "active" and card["brand"] == "visa"
+        assert card["status"] == "active"
+        assert card["brand"] == "visa"
         assert card["exp_year"] == utcnow().year + 4
-        assert card["currency"] == "USD" and card["account_id"] == account["id"]
+        assert card["currency"] == "USD"
+        assert card["account_id"] == account["id"]
 
         one = await client.get(f"/v1/cards/{card['id']}", headers=member.headers)
         listed = await client.get("/v1/cards", headers=member.headers)
         assert one.status_code == listed.status_code == 200
         assert [item["id"] for item in listed.json()["items"]] == [card["id"]]
         for shown in (one.json(), listed.json()["items"][0]):
-            assert MASKED_FIELDS <= set(shown)
-            assert "pan" not in shown and "cvv" not in shown
+            assert set(shown) >= MASKED_FIELDS
+            assert "pan" not in shown
+            assert "cvv" not in shown
         for response in (one, listed):
-            assert pan not in response.text and pan[:12] not in response.text
+            assert pan not in response.text
+            assert pan[:12] not in response.text
             assert f'"{cvv}"' not in response.text
 
     async def test_a_chosen_cardholder_name_is_embossed_in_capitals(
@@ -90,7 +97,8 @@ class TestIssuance:
     ) -> None:
         member = await make_member(client)
         _, card = await funded_card(client, member, type="physical", cardholder_name="Ada King")
-        assert card["cardholder_name"] == "ADA KING" and card["type"] == "physical"
+        assert card["cardholder_name"] == "ADA KING"
+        assert card["type"] == "physical"
 
     async def test_cards_on_another_members_account_or_card_are_not_found(
         self, client: httpx.AsyncClient
@@ -139,9 +147,7 @@ class TestEncryptionAtRest:
         _, card = await funded_card(client, member)
         pan, cvv = card["pan"], card["cvv"]
         async with app.state.db.engine.connect() as connection:
-            row = (
-                (await connection.execute(text("SELECT * FROM card"))).mappings().one()
-            )
+            row = (await connection.execute(text("SELECT * FROM card"))).mappings().one()
         for column, value in row.items():
             raw = value if isinstance(value, bytes) else str(value).encode()
             for leak in (pan, pan[:-4], pan[4:12], pan[6:-4]):
@@ -164,13 +170,16 @@ class TestFreezeUnfreezeCancel:
         member = await make_member(client)
         _, card = await funded_card(client, member)
         frozen = await client.post(f"/v1/cards/{card['id']}/freeze", headers=member.headers)
-        assert frozen.status_code == 200 and frozen.json()["status"] == "frozen"
+        assert frozen.status_code == 200
+        assert frozen.json()["status"] == "frozen"
         again = await client.post(f"/v1/cards/{card['id']}/freeze", headers=member.headers)
-        assert again.status_code == 409 and again.json()["code"] == "card_status_conflict"
+        assert again.status_code == 409
+        assert again.json()["code"] == "card_status_conflict"
         declined = (await authorize(client, card)).json()
         assert (declined["status"], declined["decline_reason"]) == ("declined", "card_frozen")
         thawed = await client.post(f"/v1/cards/{card['id']}/unfreeze", headers=member.headers)
-        assert thawed.status_code == 200 and thawed.json()["status"] == "active"
+        assert thawed.status_code == 200
+        assert thawed.json()["status"] == "active"
         assert (await authorize(client, card)).json()["status"] == "approved"
 
     async def test_only_an_admin_lifts_an_admins_freeze(
@@ -181,20 +190,22 @@ class TestFreezeUnfreezeCancel:
         _, card = await funded_card(client, member)
         frozen = await client.post(f"/v1/admin/cards/{card['id']}/freeze", headers=admin.headers)
         assert frozen.status_code == 200
-        assert frozen.json()["status"] == "frozen" and frozen.json()["frozen_by_admin"]
+        assert frozen.json()["status"] == "frozen"
+        assert frozen.json()["frozen_by_admin"]
         refused = await client.post(f"/v1/cards/{card['id']}/unfreeze", headers=member.headers)
-        assert refused.status_code == 409 and refused.json()["code"] == "card_frozen_by_admin"
-        lifted = await client.post(
-            f"/v1/admin/cards/{card['id']}/unfreeze", headers=admin.headers
-        )
-        assert lifted.status_code == 200 and lifted.json()["status"] == "active"
+        assert refused.status_code == 409
+        assert refused.json()["code"] == "card_frozen_by_admin"
+        lifted = await client.post(f"/v1/admin/cards/{card['id']}/unfreeze", headers=admin.headers)
+        assert lifted.status_code == 200
+        assert lifted.json()["status"] == "active"
 
     async def test_cancellation_is_final(self, client: httpx.AsyncClient) -> None:
         member = await make_member(client)
         _, card = await funded_card(client, member)
         cancelled = await client.post(f"/v1/cards/{card['id']}/cancel", headers=member.headers)
         assert cancelled.status_code == 200
-        assert cancelled.json()["status"] == "cancelled" and cancelled.json()["cancelled_at"]
+        assert cancelled.json()["status"] == "cancelled"
+        assert cancelled.json()["cancelled_at"]
         for path, body in (
             ("/unfreeze", None),
             ("/freeze", None),
@@ -203,7 +214,8 @@ class TestFreezeUnfreezeCancel:
             response = await client.post(
                 f"/v1/cards/{card['id']}{path}", json=body, headers=member.headers
             )
-            assert response.status_code == 409 and response.json()["code"] == "card_cancelled"
+            assert response.status_code == 409
+            assert response.json()["code"] == "card_cancelled"
         limits = await client.patch(
             f"/v1/cards/{card['id']}/limits", json={"daily_limit": 5}, headers=member.headers
         )
@@ -218,7 +230,9 @@ class TestLimits:
         _, card = await funded_card(client, member)
         path = f"/v1/cards/{card['id']}/limits"
         both = await client.patch(
-            path, json={"per_transaction_limit": 20_00, "daily_limit": 50_00}, headers=member.headers
+            path,
+            json={"per_transaction_limit": 20_00, "daily_limit": 50_00},
+            headers=member.headers,
         )
         assert both.status_code == 200
         assert (both.json()["per_transaction_limit"], both.json()["daily_limit"]) == (20_00, 50_00)
@@ -283,13 +297,15 @@ class TestDeclines:
         response = await authorize(client, card, amount, **changes)
         assert response.status_code == 201, response.text
         body = response.json()
-        assert body["status"] == "declined" and body["decline_reason"] == reason
+        assert body["status"] == "declined"
+        assert body["decline_reason"] == reason
         assert body["expires_at"] is None
         money = await balance(client, member, account["id"])
         assert money["available_balance"] == money["balance"] == 100_00
         history = await _history(client, member, card["id"], status="declined")
         if reason == "card_unknown":
-            assert history == [] and body["card_id"] is None
+            assert history == []
+            assert body["card_id"] is None
         else:
             assert [item["decline_reason"] for item in history] == [reason]
         declines = [
@@ -299,7 +315,9 @@ class TestDeclines:
         ]
         assert [json.loads(event.details)["reason"] for event in declines] == [reason]
 
-    async def test_an_expired_card_is_declined(self, client: httpx.AsyncClient, app: FastAPI) -> None:
+    async def test_an_expired_card_is_declined(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
         member = await make_member(client)
         _, card = await funded_card(client, member)
         end = cards.expiry_end(card["exp_month"], card["exp_year"])
@@ -341,8 +359,10 @@ class TestHoldsAndCaptures:
         account, card = await funded_card(client, member)
         response = await authorize(client, card, 42_50)
         held = response.json()
-        assert response.status_code == 201 and held["status"] == "approved"
-        assert held["card_last4"] == card["last4"] and held["amount"] == 42_50
+        assert response.status_code == 201
+        assert held["status"] == "approved"
+        assert held["card_last4"] == card["last4"]
+        assert held["amount"] == 42_50
         assert held["expires_at"] is not None
         money = await balance(client, member, account["id"])
         assert (money["balance"], money["available_balance"], money["held"]) == (
@@ -375,7 +395,8 @@ class TestHoldsAndCaptures:
         again = await client.post(
             f"/v1/card-authorizations/{held['id']}/capture", json={"amount": 1}, headers=NETWORK
         )
-        assert again.status_code == 409 and again.json()["code"] == "authorization_not_open"
+        assert again.status_code == 409
+        assert again.json()["code"] == "authorization_not_open"
         assert [item["status"] for item in await _history(client, member, card["id"])] == [
             "captured"
         ]
@@ -397,7 +418,8 @@ class TestHoldsAndCaptures:
         account, card = await funded_card(client, member)
         held = await approved(client, card, 25_00)
         voided = await client.post(f"/v1/card-authorizations/{held}/void", headers=NETWORK)
-        assert voided.status_code == 200 and voided.json()["status"] == "voided"
+        assert voided.status_code == 200
+        assert voided.json()["status"] == "voided"
         money = await balance(client, member, account["id"])
         assert (money["balance"], money["available_balance"]) == (100_00, 100_00)
         again = await client.post(f"/v1/card-authorizations/{held}/void", headers=NETWORK)
@@ -422,7 +444,8 @@ class TestHoldsAndCaptures:
         assert first.json()["id"] == second.json()["id"]
         assert second.headers.get("Idempotent-Replayed") == "true"
         reused = await authorize(client, card, 31_00, key="auth-retry-1")
-        assert reused.status_code == 422 and reused.json()["code"] == "idempotency_key_reused"
+        assert reused.status_code == 422
+        assert reused.json()["code"] == "idempotency_key_reused"
         assert (await balance(client, member, account["id"]))["held"] == 30_00
 
     async def test_a_capture_on_a_since_frozen_account_is_declined_and_keeps_the_hold(
@@ -436,7 +459,8 @@ class TestHoldsAndCaptures:
         response = await client.post(
             f"/v1/card-authorizations/{held}/capture", json={"amount": 10_00}, headers=NETWORK
         )
-        assert response.status_code == 409 and response.json()["code"] == "account_frozen"
+        assert response.status_code == 409
+        assert response.json()["code"] == "account_frozen"
         assert response.json()["authorization_id"] == held
         money = await balance(client, member, account["id"])
         assert (money["balance"], money["held"]) == (100_00, 10_00)
@@ -465,7 +489,8 @@ class TestExpiry:
         capture = await client.post(
             f"/v1/card-authorizations/{held}/capture", json={"amount": 1}, headers=NETWORK
         )
-        assert capture.status_code == 409 and capture.json()["code"] == "authorization_expired"
+        assert capture.status_code == 409
+        assert capture.json()["code"] == "authorization_expired"
         events = [event.event_type for event in await _audit_events(app)]
         assert events.count("card.hold_expired") == 1
 
@@ -481,7 +506,8 @@ class TestExpiry:
         capture = await client.post(
             f"/v1/card-authorizations/{held}/capture", json={"amount": 30_00}, headers=NETWORK
         )
-        assert capture.status_code == 409 and capture.json()["code"] == "authorization_expired"
+        assert capture.status_code == 409
+        assert capture.json()["code"] == "authorization_expired"
         shown = await client.get(f"/v1/card-authorizations/{held}", headers=NETWORK)
         assert shown.json()["status"] == "expired"
         assert (await balance(client, member, account["id"]))["held"] == 0
@@ -585,7 +611,11 @@ class TestNetworkKey:
     ) -> None:
         spec = (await client.get("/openapi.json")).json()
         scheme = spec["components"]["securitySchemes"]["NetworkKey"]
-        assert (scheme["type"], scheme["in"], scheme["name"]) == ("apiKey", "header", "X-Network-Key")
+        assert (scheme["type"], scheme["in"], scheme["name"]) == (
+            "apiKey",
+            "header",
+            "X-Network-Key",
+        )
         operation = spec["paths"]["/v1/card-authorizations"]["post"]
         assert operation["security"] == [{"NetworkKey": []}]
         assert "declined" in operation["responses"]["201"]["description"]
@@ -627,7 +657,8 @@ class TestAudit:
         ):
             assert expected in kinds, expected
         everything = " ".join(f"{event.details} {event.target_id}" for event in events)
-        assert card["pan"] not in everything and card["pan"][:12] not in everything
+        assert card["pan"] not in everything
+        assert card["pan"][:12] not in everything
         assert f'"{card["cvv"]}"' not in everything
 
 
@@ -678,17 +709,16 @@ class TestSecrecy:
         assert len([r for r in issuance if r.request.method == "POST"]) == 1
         for leak in (pan, pan[:-4], pan[6:]):
             assert leak not in logs
-        assert f'"{cvv}"' not in logs and f"cvv={cvv}" not in logs
+        assert f'"{cvv}"' not in logs
+        assert f"cvv={cvv}" not in logs
         for response in responses:
-            if response.request.method == "POST" and response.request.url.path.endswith(
-                "/cards"
-            ):
+            if response.request.method == "POST" and response.request.url.path.endswith("/cards"):
                 continue
-            assert pan not in response.text and pan[:-4] not in response.text, (
-                response.request.url
-            )
+            assert pan not in response.text, response.request.url
+            assert pan[:-4] not in response.text, response.request.url
             assert f'"{cvv}"' not in response.text, response.request.url
-            assert '"cvv":' not in response.text and '"pan":' not in response.text
+            assert '"cvv":' not in response.text
+            assert '"pan":' not in response.text
 
 
 OLD_KEY = TEST_SECRETS["card_encryption_key"]
