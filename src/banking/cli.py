@@ -28,6 +28,10 @@ app.add_typer(audit_app, name="audit")
 app.add_typer(ledger_app, name="ledger")
 app.add_typer(users_app, name="users")
 app.add_typer(statements_app, name="statements")
+cards_app = typer.Typer(help="Debit cards and their data vault.", no_args_is_help=True)
+holds_app = typer.Typer(help="Card holds on accounts.", no_args_is_help=True)
+app.add_typer(cards_app, name="cards")
+app.add_typer(holds_app, name="holds")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -215,6 +219,38 @@ def ledger_verify() -> None:
         f"ledger ok: {report.entries} entries, {report.postings} postings, "
         f"{report.accounts} accounts verified"
     )
+
+
+@cards_app.command("rotate-key")
+def cards_rotate_key() -> None:
+    """Re-encrypt every card number under CARD_ENCRYPTION_KEY and recompute its digest.
+
+    Put the old key in CARD_ENCRYPTION_PREVIOUS_KEYS first. CVV digests cannot be redone
+    (the CVV is not stored): keep a retired key configured while cards still use it.
+    """
+    from banking.cards import service as cards
+    from banking.cards.vault import VaultError
+
+    try:
+        report = run_with_database(cards.rotate_key)
+    except VaultError as exc:
+        err.print(f"[bold red]cannot decrypt card data:[/] {exc}")
+        raise typer.Exit(1) from exc
+    console.print(
+        f"re-encrypted {report.reencrypted} card(s); {report.cards} card(s) under the "
+        f"current key; {report.cvv_on_retired_keys} card(s) still verify their CVV with a "
+        "retired key (keep it in CARD_ENCRYPTION_PREVIOUS_KEYS)"
+    )
+
+
+@holds_app.command("expire")
+def holds_expire() -> None:
+    """Release every card hold older than CARD_HOLD_DAYS (reads also do it lazily)."""
+    from banking.cards import service as cards
+    from banking.core.db import utcnow
+
+    released = run_with_database(lambda db: cards.expire_all_due(db, now=utcnow()))
+    console.print(f"released {released} expired hold(s)")
 
 
 ADMIN_PASSWORD_ENV = "BANKING_ADMIN_PASSWORD"

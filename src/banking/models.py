@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 
-DOMAINS_WITH_MODELS = ("identity", "holders", "audit", "accounts", "ledger")
+DOMAINS_WITH_MODELS = ("identity", "holders", "audit", "accounts", "ledger", "cards")
 
 
 def load_all_models() -> None:

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from banking.accounts import routes as accounts
 from banking.admin import routes as admin
 from banking.audit import routes as audit
+from banking.cards import routes as cards
 from banking.core import health
 from banking.holders import routes as holders
 from banking.identity import routes as identity
@@ -24,6 +25,8 @@ def include_routers(app: FastAPI) -> None:
         accounts.router,
         payments.router,
         statements.router,
+        cards.router,
+        cards.network_router,
         admin.router,
     ):
         app.include_router(router)

@@ -516,3 +516,25 @@ class TestFormatting:
         self, amount: int, exponent: int, text: str
     ) -> None:
         assert render.format_minor(amount, exponent) == text
+
+
+class TestPendingHolds:
+    async def test_open_card_holds_are_listed_beside_the_statement_not_in_its_totals(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        from tests.cards_support import approved, funded_card
+
+        member = await make_member(client)
+        account, card = await funded_card(client, member, balance_minor=100_00)
+        hold_id = await approved(client, card, 12_34)
+        month = f"{dt.datetime.now(dt.UTC):%Y-%m}"
+        response = await client.get(
+            f"/v1/accounts/{account['id']}/statements/{month}", headers=member.headers
+        )
+        assert response.status_code == 200, response.text
+        body = response.json()
+        assert [hold["id"] for hold in body["pending_holds"]] == [hold_id]
+        assert body["pending_holds"][0]["amount"] == 12_34
+        assert "Corner Bookshop" in body["pending_holds"][0]["description"]
+        # The hold reduces the available balance only: the statement's balances ignore it.
+        assert body["closing_balance"] == 100_00

@@ -49,12 +49,29 @@ async def _current_month(client: httpx.AsyncClient, owner: Member) -> str:
     return f"{dt.datetime.now(dt.UTC):%Y-%m}"
 
 
+async def _own_card(client: httpx.AsyncClient, owner: Member) -> str:
+    from tests.cards_support import funded_card
+
+    _, card = await funded_card(client, owner, balance_minor=10_00)
+    return str(card["id"])
+
+
+async def _card_authorization(client: httpx.AsyncClient, owner: Member) -> str:
+    """An approved authorization on the owner's card (network routes: checked for 401)."""
+    from tests.cards_support import approved, funded_card
+
+    _, card = await funded_card(client, owner, balance_minor=10_00)
+    return await approved(client, card, 1_00)
+
+
 # Path parameter name → how to get a value for a resource that belongs to `owner`.
 RESOURCE_FACTORIES: dict[str, Factory] = {
     "session_id": _own_session,
     "account_id": _own_account,
     "holder_id": _own_holder,
     "month": _current_month,
+    "card_id": _own_card,
+    "authorization_id": _card_authorization,
 }
 
 

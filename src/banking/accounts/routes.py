@@ -19,8 +19,9 @@ from banking.accounts.schemas import (
     LookupOut,
     account_out,
 )
+from banking.cards import service as cards
 from banking.core.db import utcnow
-from banking.core.deps import AppSettings, Client, DbSession
+from banking.core.deps import AppSettings, Client, DbSession, Now
 from banking.core.ratelimit import rate_limit
 from banking.core.schemas import Page
 from banking.identity.deps import CurrentUser
@@ -44,9 +45,10 @@ async def open_account(
 
 @router.get("/accounts", response_model=Page[AccountOut])
 async def list_accounts(
-    user: CurrentUser, session: DbSession, settings: AppSettings
+    user: CurrentUser, session: DbSession, settings: AppSettings, now: Now
 ) -> Page[AccountOut]:
     """Your accounts, oldest first."""
+    await cards.release_due_holds_of_owner(session, owner_id=user.user_id, now=now)
     rows = await accounts.list_accounts(session, principal=user)
     limit = settings.daily_outgoing_limit_minor
     return Page[AccountOut](
@@ -71,8 +73,9 @@ async def lookup_account(
 
 
 @router.get("/balances", response_model=BalancesOut)
-async def balances(user: CurrentUser, session: DbSession) -> BalancesOut:
+async def balances(user: CurrentUser, session: DbSession, now: Now) -> BalancesOut:
     """Every one of your accounts' balances, read together in one consistent snapshot."""
+    await cards.release_due_holds_of_owner(session, owner_id=user.user_id, now=now)
     rows = await accounts.list_accounts(session, principal=user)
     return BalancesOut(
         items=[
@@ -94,9 +97,10 @@ async def balances(user: CurrentUser, session: DbSession) -> BalancesOut:
 
 @router.get("/accounts/{account_id}", response_model=AccountOut)
 async def get_account(
-    account_id: uuid.UUID, user: CurrentUser, session: DbSession, settings: AppSettings
+    account_id: uuid.UUID, user: CurrentUser, session: DbSession, settings: AppSettings, now: Now
 ) -> AccountOut:
     """One of your accounts."""
+    await cards.release_due_holds_on_account(session, account_id=account_id, now=now)
     account = await accounts.get_owned(session, principal=user, account_id=account_id)
     return account_out(account, default_daily_limit_minor=settings.daily_outgoing_limit_minor)
 
@@ -137,10 +141,12 @@ async def get_balance(
     account_id: uuid.UUID,
     user: CurrentUser,
     session: DbSession,
+    now: Now,
     verify: bool = False,
 ) -> BalanceOut:
     """Balance and available balance. With `?verify=true` the balance is also recomputed
     from the account's postings and `consistent` says whether all agree."""
+    await cards.release_due_holds_on_account(session, account_id=account_id, now=now)
     account = await accounts.get_owned(session, principal=user, account_id=account_id)
     if not verify:
         return BalanceOut(

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     # Cards (see cards/): retired encryption keys, kept until `banking cards rotate-key`.
     card_encryption_previous_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     card_bin: str = Field(default="400000", pattern=r"^[0-9]{6,8}$")
+    # Days an approved card authorization holds its amount before it lapses unreleased.
+    card_hold_days: int = Field(default=7, ge=1, le=60)
 
     # Money (see ledger/ and payments/). Amounts are minor units of the account's currency.
     max_movement_minor: int = Field(default=100_000_000, ge=1, le=10**15)

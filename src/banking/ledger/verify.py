@@ -148,5 +148,9 @@ async def verify_ledger(session: AsyncSession) -> VerifyReport:
                 f"{posting_currency} posting on a {account_currency} account",
             )
         )
+    # 6. Held amounts equal the open card holds (see ledger/holds.py).
+    from banking.ledger.holds import verify_holds
+
+    await verify_holds(session, report)
     await session.rollback()
     return report

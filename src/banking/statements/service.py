@@ -328,10 +328,32 @@ async def _lines(
 async def pending_holds(session: AsyncSession, *, account_id: uuid.UUID) -> list[PendingHold]:
     """Open card holds on the account, listed beside the statement (not part of its totals).
 
-    Card authorizations are not stored yet: until they are, an account has no hold to list.
+    These are the approved authorizations whose amounts make up `account.held_minor`.
     """
-    del session, account_id
-    return []
+    from banking.cards.models import AuthorizationStatus, CardAuthorization
+
+    rows = await session.execute(
+        select(
+            CardAuthorization.id,
+            CardAuthorization.created_at,
+            CardAuthorization.merchant_name,
+            CardAuthorization.amount_minor,
+        )
+        .where(
+            CardAuthorization.account_id == account_id,
+            CardAuthorization.status == AuthorizationStatus.approved.value,
+        )
+        .order_by(CardAuthorization.created_at, CardAuthorization.id)
+    )
+    return [
+        PendingHold(
+            id=row.id,
+            created_at=row.created_at,
+            description=f"Card hold: {row.merchant_name}",
+            amount_minor=row.amount_minor,
+        )
+        for row in rows
+    ]
 
 
 def current_month(now: dt.datetime, timezone: str) -> Month:
