@@ -1,7 +1,10 @@
 """Authorization matrix over every operation in the OpenAPI schema.
 
 For every operation: (a) no credentials → 401; (b) a member naming another member's ids
-→ 404; (c) a member on support/admin routes → 403; (d) support on admin-only writes → 403.
+(in the path or in the body) → 404; (c) a member on support/admin routes → 403; (d) support
+on admin-only writes → 403. Each refusal has a control: the same call by the rightful
+caller (the owner for (b), support for staff reads, an admin for admin routes) is not
+refused, so a 404 or 403 proves the check and not a broken route or request.
 New routes are covered without editing this file; a new kind of path parameter needs a
 resource factory below (the test fails and says so). Public routes are listed with the reason.
 """
@@ -9,6 +12,7 @@ resource factory below (the test fails and says so). Public routes are listed wi
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -16,7 +20,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from tests.factories import Member, make_member, make_staff, open_account
+from tests.factories import Member, login, make_member, make_staff, open_account
 from tests.support.openapi_examples import ExampleBuilder
 
 PUBLIC = {
@@ -31,8 +35,10 @@ Factory = Callable[[httpx.AsyncClient, Member], Awaitable[str]]
 
 
 async def _own_session(client: httpx.AsyncClient, owner: Member) -> str:
+    """A second session of the owner's, so revoking it leaves the test's own token valid."""
+    assert (await login(client, owner.email, owner.password)).status_code == 200
     response = await client.get("/v1/auth/sessions", headers=owner.headers)
-    return str(response.json()["items"][0]["id"])
+    return next(str(item["id"]) for item in response.json()["items"] if not item["current"])
 
 
 async def _own_account(client: httpx.AsyncClient, owner: Member) -> str:
@@ -75,6 +81,26 @@ RESOURCE_FACTORIES: dict[str, Factory] = {
 }
 
 
+async def _second_account(client: httpx.AsyncClient, owner: Member) -> str:
+    return await _own_account(client, owner)
+
+
+# Body field naming a resource → the factory for the owner's resource it is filled with.
+# A body that names one is an ownership check like a path parameter: (b) applies.
+BODY_RESOURCES: dict[str, Factory] = {
+    "account_id": _own_account,
+    "source_account_id": _own_account,
+    "target_account_id": _second_account,
+}
+# Staff reads that support may not make either (support reads everything else under
+# /v1/admin/): the reason is the route's own rule.
+ADMIN_ONLY_READS = {
+    ("GET", "/v1/admin/audit"): "the audit log records staff actions; only admins review it",
+}
+# Refusals: a control call answered with one of these did not reach the route's logic.
+REFUSED = {401, 403, 404}
+
+
 def operations(app: FastAPI) -> list[tuple[str, str, dict[str, Any]]]:
     spec = app.openapi()
     found = []
@@ -110,10 +136,16 @@ async def _fill_path(
 async def _call(
     client: httpx.AsyncClient, method: str, path: str, body: Any, headers: dict[str, str]
 ) -> httpx.Response:
-    headers = {**headers, "Idempotency-Key": "matrix-key-1"}
+    headers = {**headers, "Idempotency-Key": f"matrix-{uuid.uuid4().hex}"}
     if body is None:
         return await client.request(method, path, headers=headers)
     return await client.request(method, path, json=body, headers=headers)
+
+
+def _names_owned_resource(template: str, body: Any) -> bool:
+    return "{" in template or (
+        isinstance(body, dict) and any(field in body for field in BODY_RESOURCES)
+    )
 
 
 async def test_authorization_matrix(client: httpx.AsyncClient, app: FastAPI) -> None:
@@ -121,51 +153,57 @@ async def test_authorization_matrix(client: httpx.AsyncClient, app: FastAPI) -> 
     other = await make_member(client)
     support = await make_staff(client, app, "support")
     admin = await make_staff(client, app, "admin")
-    builder = ExampleBuilder(app.openapi(), overrides={})
+    body_ids = {field: await make(client, owner) for field, make in BODY_RESOURCES.items()}
+    builder = ExampleBuilder(app.openapi(), overrides=body_ids)
     cache: dict[str, str] = {}
     failures: list[str] = []
     checked = 0
+    ownership_checked: list[str] = []
 
-    for method, template, operation in operations(app):
+    def expect(label: str, response: httpx.Response, wanted: int | None) -> None:
+        """`wanted` a status, or None for a control call that must not be refused."""
+        nonlocal checked
+        checked += 1
+        if wanted is not None and response.status_code != wanted:
+            failures.append(f"{label} gave {response.status_code}, expected {wanted}")
+        if wanted is None and response.status_code in REFUSED:
+            failures.append(
+                f"{label} (control) was refused with {response.status_code}: {response.text[:200]}"
+            )
+
+    # Calls that end the owner's own session go last, so every other control still runs.
+    ordered = sorted(operations(app), key=lambda op: op[1] in _SESSION_ENDING_PATHS)
+    for method, template, operation in ordered:
         if (method, template) in PUBLIC:
             continue
         path = await _fill_path(client, template, owner, cache)
         body = builder.body_for(operation)
         is_admin_route = template.startswith("/v1/admin/")
+        name = f"{method} {template}"
 
-        anonymous = await _call(client, method, path, body, {})
-        checked += 1
-        if anonymous.status_code != 401:
-            failures.append(
-                f"(a) {method} {template}: no credentials gave "
-                f"{anonymous.status_code}, expected 401"
-            )
+        expect(f"(a) {name}: no credentials", await _call(client, method, path, body, {}), 401)
         if not _uses_bearer(operation):
             continue
         if is_admin_route:
-            as_member = await _call(client, method, path, body, other.headers)
-            checked += 1
-            if as_member.status_code != 403:
-                failures.append(
-                    f"(c) {method} {template}: member gave {as_member.status_code}, expected 403"
-                )
-            if method != "GET":
-                as_support = await _call(client, method, path, body, support.headers)
-                checked += 1
-                if as_support.status_code != 403:
-                    failures.append(
-                        f"(d) {method} {template}: support gave "
-                        f"{as_support.status_code}, expected 403"
-                    )
-        elif "{" in template:
+            expect(
+                f"(c) {name}: member", await _call(client, method, path, body, other.headers), 403
+            )
+            as_support = await _call(client, method, path, body, support.headers)
+            if method != "GET" or (method, template) in ADMIN_ONLY_READS:
+                expect(f"(d) {name}: support", as_support, 403)
+            else:
+                expect(f"{name}: support reading", as_support, None)
+            expect(f"{name}: admin", await _call(client, method, path, body, admin.headers), None)
+        elif _names_owned_resource(template, body):
             as_other = await _call(client, method, path, body, other.headers)
-            checked += 1
-            if as_other.status_code != 404:
-                failures.append(
-                    f"(b) {method} {template}: another member gave "
-                    f"{as_other.status_code}, expected 404 "
-                    f"({as_other.text[:200]})"
-                )
-    assert admin.user_id
+            expect(f"(b) {name}: another member", as_other, 404)
+            as_owner = await _call(client, method, path, body, owner.headers)
+            expect(f"{name}: the owner", as_owner, None)
+            ownership_checked.append(name)
     assert checked > 0
+    # The body-borne ids are really exercised (a transfer names its source in the body).
+    assert "POST /v1/transfers" in ownership_checked, ownership_checked
     assert not failures, "\n".join(failures)
+
+
+_SESSION_ENDING_PATHS = {"/v1/auth/logout", "/v1/auth/logout-all", "/v1/auth/password"}

@@ -46,7 +46,8 @@ class ExampleBuilder:
             return {
                 prop: self.value(sub, name=prop)
                 for prop, sub in schema.get("properties", {}).items()
-                if prop in required
+                # An optional field is filled only when the caller supplies its value.
+                if prop in required or prop in self.overrides
             }
         if kind == "array":
             return [self.value(schema.get("items", {}), name=name)] * schema.get("minItems", 0)
