@@ -1574,7 +1574,7 @@ class _Api(_ClientCore):
 
     @operation
     def admin_transactions_page(
-        self, *, limit: int = 50, cursor: str | None = None, **filters: str
+        self, /, *, limit: int = 50, cursor: str | None = None, **filters: str
     ) -> Call[Page[JSON]]:
         """Journal entries across the bank (staff): `status`, `kind`, `account_id`, ..."""
         params: dict[str, str | int | bool] = {"limit": limit, **filters}
@@ -1589,7 +1589,7 @@ class _Api(_ClientCore):
 
     @operation
     def audit_page(
-        self, *, limit: int = 50, cursor: str | None = None, **filters: str
+        self, /, *, limit: int = 50, cursor: str | None = None, **filters: str
     ) -> Call[Page[AuditEvent]]:
         """The audit log, newest first (admin only): `user`, `event_type`, `since`, `until`."""
         params: dict[str, str | int | bool] = {"limit": limit, **filters}
