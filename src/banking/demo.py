@@ -311,13 +311,13 @@ class Demo:
         )
 
     def balances(self) -> StepResult:
-        expected = {
-            (self.ada, "checking"): 1_000_00 - 250_00 - 75_00,
-            (self.ada, "savings"): 250_00,
-            (self.grace, "checking"): 75_00,
-        }
+        expected = [
+            (self.ada, "checking", 1_000_00 - 250_00 - 75_00),
+            (self.ada, "savings", 250_00),
+            (self.grace, "checking", 75_00),
+        ]
         rows = []
-        for (someone, kind), amount in expected.items():
+        for someone, kind, amount in expected:
             account = someone.accounts[kind]
             balance = someone.client.balance(account.id, verify=True)
             expect(
