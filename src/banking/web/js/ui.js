@@ -79,7 +79,7 @@ function transactionRow(item, showAccount) {
       declined
         ? h("span", { class: "badge badge-declined", text: REASONS[item.decline_reason] ?? "Declined" })
         : null,
-      h("span", { class: "tx-detail muted small", text: detail })),
+      detail !== text ? h("span", { class: "tx-detail muted small", text: detail }) : null),
     h("td", { class: "num amount-cell", "data-label": "Amount" },
       declined ? h("s", { text: amount }) : amount),
     h("td", { class: "num muted", "data-label": showAccount ? "Account" : "Balance" },
