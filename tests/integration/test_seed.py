@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterator
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from banking.accounts.models import Account
@@ -70,16 +72,20 @@ async def snapshot(session: Any) -> dict[str, Any]:
     return {"users": sorted(users.values()), "balances": balances, "entries": entries}
 
 
+@pytest.fixture
+def other_database_url(database_factory: DatabaseFactory) -> Iterator[str]:
+    """A second fresh database (a synchronous fixture: creating one runs its own loop)."""
+    url = database_factory.new_url()
+    yield url
+    database_factory.drop(url)
+
+
 class TestSeed:
     async def test_the_same_seed_gives_the_same_bank_and_the_ledger_verifies(
-        self, database_url: str, database_factory: DatabaseFactory
+        self, database_url: str, other_database_url: str
     ) -> None:
-        other_url = database_factory.new_url()
-        try:
-            first, report = await seed_into(database_url)
-            second, _ = await seed_into(other_url)
-        finally:
-            database_factory.drop(other_url)
+        first, report = await seed_into(database_url)
+        second, _ = await seed_into(other_database_url)
         assert first == second
         assert report.people == 4
         assert report.posted > 4 * 2 * 8
