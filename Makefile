@@ -6,12 +6,13 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+SEED_ARGS ?=
 
 .DEFAULT_GOAL := help
 .PHONY: help install install-dev run test test-pg lint fmt bench docs clean
 
 help:
-	@echo "make run       install if needed, migrate the SQLite database, serve on http://$(HOST):$(PORT)"
+	@echo "make run       install if needed, migrate (and seed an empty) SQLite database, serve on http://$(HOST):$(PORT)"
 	@echo "make test      install dev dependencies if needed, run every test"
 	@echo "make test-pg   the suite against PostgreSQL (TEST_DATABASE_URL, default local postgres)"
 	@echo "make lint      ruff check, ruff format --check, mypy"
@@ -36,6 +37,9 @@ install-dev: $(VENV)/.installed-dev
 
 run: install
 	$(BIN)/banking migrate
+	$(BIN)/banking seed --if-empty $(SEED_ARGS)
+	@echo "web UI and API on http://$(HOST):$(PORT)/ - log in with a seeded member, support or admin"
+	@echo "(credentials are printed once, when the database is first seeded; 'make clean' starts over)"
 	$(BIN)/banking serve --host $(HOST) --port $(PORT)
 
 test: install-dev

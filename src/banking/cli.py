@@ -183,6 +183,82 @@ def demo(
     raise typer.Exit(status)
 
 
+@app.command()
+def seed(
+    users: Annotated[int, typer.Option(min=1, max=10_000, help="People to create.")] = 50,
+    months: Annotated[int, typer.Option(min=1, max=60, help="Months of history.")] = 6,
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed, the same bank.")] = 42,
+    if_empty: Annotated[
+        bool, typer.Option("--if-empty", help="Do nothing (exit 0) when users exist already.")
+    ] = False,
+    password: Annotated[
+        str | None,
+        typer.Option(
+            envvar="BANKING_SEED_PASSWORD",
+            help="Password of every seeded member (default: a random one, printed once).",
+        ),
+    ] = None,
+) -> None:
+    """Fill an empty database with demo people, accounts and months of activity.
+
+    Creates a support and an admin user too, and prints every credential once.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Table
+
+    from banking import seed as seeding
+    from banking.core.errors import DomainError
+
+    plan = seeding.make_plan(users=users, months=months, seed=seed)
+    member_password = password or seeding.new_password()
+
+    async def work(db: object) -> seeding.SeedReport | None:
+        assert isinstance(db, Database)
+        if await seeding.has_users(db):
+            return None
+        with Progress(
+            TextColumn("[bold]seeding[/]"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
+            task = progress.add_task("seed", total=len(plan.people) + len(plan.events))
+            return await seeding.apply(
+                db,
+                plan,
+                member_password=member_password,
+                advance=lambda n: progress.advance(task, n),
+            )
+
+    from banking.core.db import Database
+
+    try:
+        report = run_with_database(work)
+    except DomainError as exc:
+        err.print(f"[bold red]refused:[/] {exc.detail}")
+        raise typer.Exit(1) from exc
+    if report is None:
+        if if_empty:
+            console.print("the database has users already: not seeding")
+            return
+        err.print("[bold red]the database has users already[/]: seed only an empty database")
+        raise typer.Exit(1)
+    console.print(
+        f"seeded {report.people} people, {report.accounts} accounts, "
+        f"{report.posted} movements ({report.declined} declined) over {months} months "
+        f"(seed {seed})"
+    )
+    table = Table(title="Log in with (shown only now)", title_justify="left")
+    for column in ("role", "email", "password"):
+        table.add_column(column)
+    table.add_row("member", report.member_email, report.member_password)
+    for staff in report.staff:
+        table.add_row(staff.role, staff.email, staff.password)
+    console.print(table)
+    console.print(f"every seeded member has the password above; e.g. {report.member_email}")
+
+
 @audit_app.command("verify")
 def audit_verify() -> None:
     """Seal pending rows, then walk the hash chain; exit 1 at the first broken link."""

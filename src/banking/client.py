@@ -51,10 +51,14 @@ import httpx
 
 __all__ = [
     "Account",
+    "AccountClosed",
     "AccountFrozen",
     "AccountLookup",
+    "AccountStatusConflict",
+    "AmountTooLarge",
     "ApiError",
     "AsyncBankingClient",
+    "AuditEvent",
     "Authorization",
     "Balance",
     "BankingClient",
@@ -66,8 +70,11 @@ __all__ = [
     "EmailTaken",
     "FieldError",
     "Forbidden",
+    "Holder",
+    "IdempotencyKeyInFlight",
     "IdempotencyKeyReused",
     "InsufficientFunds",
+    "InsufficientRole",
     "InvalidCredentials",
     "InvalidRefreshToken",
     "InvalidRequest",
@@ -78,6 +85,7 @@ __all__ = [
     "NotFound",
     "Page",
     "RateLimited",
+    "SameAccount",
     "ServerError",
     "Session",
     "Statement",
@@ -208,6 +216,10 @@ class IdempotencyKeyReused(InvalidRequest):
     pass
 
 
+class IdempotencyKeyInFlight(Conflict):
+    """The same key is still being processed; retried automatically with the same key."""
+
+
 class Declined(ApiError):
     """A money movement or card payment the bank refused (and recorded as declined)."""
 
@@ -225,6 +237,26 @@ class CurrencyMismatch(Declined):
 
 
 class LimitExceeded(Declined):
+    pass
+
+
+class AccountClosed(Declined):
+    pass
+
+
+class AmountTooLarge(Declined):
+    pass
+
+
+class SameAccount(Declined):
+    pass
+
+
+class AccountStatusConflict(Conflict):
+    """Freezing an account that is not active, or unfreezing one that is not frozen."""
+
+
+class InsufficientRole(Forbidden):
     pass
 
 
@@ -251,11 +283,18 @@ _BY_CODE: dict[str, type[ApiError]] = {
     "weak_password": WeakPassword,
     "validation_error": ValidationFailed,
     "idempotency_key_reused": IdempotencyKeyReused,
+    "idempotency_key_in_flight": IdempotencyKeyInFlight,
     "insufficient_funds": InsufficientFunds,
     "account_frozen": AccountFrozen,
+    "account_closed": AccountClosed,
     "currency_mismatch": CurrencyMismatch,
+    "amount_too_large": AmountTooLarge,
+    "balance_limit_exceeded": LimitExceeded,
+    "same_account": SameAccount,
     "limit_exceeded": LimitExceeded,
     "daily_limit_exceeded": LimitExceeded,
+    "account_status_conflict": AccountStatusConflict,
+    "insufficient_role": InsufficientRole,
     "card_declined": Declined,
     "rate_limited": RateLimited,
 }
@@ -366,6 +405,10 @@ class _Reader:
         value = self._get(name, list, optional=True)
         return list(value or [])
 
+    def obj(self, name: str) -> JSON | None:
+        value = self._get(name, dict, optional=True)
+        return None if value is None else dict(value)
+
 
 def _items(data: Any, what: str) -> tuple[list[Any], str | None]:
     """A list body: `{"items": [...], "next_cursor": ...}` or a bare JSON array."""
@@ -394,25 +437,58 @@ class Tokens:
 
 
 @dataclass(frozen=True, slots=True)
+class Holder:
+    """An account-holder profile (`/v1/account-holders/me`, or `profile` in `/v1/auth/me`)."""
+
+    id: str
+    user_id: str
+    email: str
+    first_name: str
+    last_name: str
+    date_of_birth: str
+    phone: str | None
+    address: JSON | None
+    raw: JSON = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> Holder:
+        r = _Reader(data, "account holder")
+        return cls(
+            id=r.text("id"),
+            user_id=r.text("user_id"),
+            email=r.text("email"),
+            first_name=r.text("first_name"),
+            last_name=r.text("last_name"),
+            date_of_birth=r.text("date_of_birth"),
+            phone=r.opt_text("phone"),
+            address=r.obj("address"),
+            raw=r.data,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class User:
+    """A user (the sign-up answer), or with `profile` the answer of `/v1/auth/me`
+    (staff created from the CLI have no profile)."""
+
     id: str
     email: str
     role: str
-    profile: dict[str, Any] = field(default_factory=dict)
+    created_at: dt.datetime | None = None
+    profile: Holder | None = None
     raw: JSON = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_json(cls, data: Any) -> User:
-        # /v1/auth/me may nest the user beside the profile; signup answers with the user.
-        outer = _Reader(data, "user")
-        inner = _Reader(outer.data["user"], "user") if isinstance(data.get("user"), dict) else outer
-        profile = outer.data.get("profile") or outer.data.get("holder") or {}
+        r = _Reader(data, "user")
+        profile = r.obj("profile")
         return cls(
-            id=inner.text("id"),
-            email=inner.text("email"),
-            role=inner.opt_text("role") or outer.opt_text("role") or "member",
-            profile=dict(profile) if isinstance(profile, dict) else {},
-            raw=outer.data,
+            id=r.text("id"),
+            email=r.text("email"),
+            role=r.text("role"),
+            created_at=r.opt_datetime("created_at"),
+            profile=Holder.from_json(profile) if profile is not None else None,
+            raw=r.data,
         )
 
 
@@ -449,11 +525,16 @@ class Account:
     status: str
     balance: int
     available_balance: int
+    held: int = 0
     nickname: str | None = None
+    daily_outgoing_limit: int | None = None
+    created_at: dt.datetime | None = None
+    owner_id: str | None = None
     raw: JSON = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_json(cls, data: Any) -> Account:
+        """An account as its owner sees it; the staff view adds `owner_id`."""
         r = _Reader(data, "account")
         return cls(
             id=r.text("id"),
@@ -463,7 +544,11 @@ class Account:
             status=r.text("status"),
             balance=r.integer("balance"),
             available_balance=r.integer("available_balance"),
+            held=r.opt_integer("held") or 0,
             nickname=r.opt_text("nickname"),
+            daily_outgoing_limit=r.opt_integer("daily_outgoing_limit"),
+            created_at=r.opt_datetime("created_at"),
+            owner_id=r.opt_text("owner_id"),
             raw=r.data,
         )
 
@@ -473,16 +558,26 @@ class Balance:
     balance: int
     available_balance: int
     currency: str
+    held: int = 0
+    account_id: str | None = None
+    number: str | None = None
+    computed_balance: int | None = None
     consistent: bool | None = None
 
     @classmethod
     def from_json(cls, data: Any) -> Balance:
+        """`/v1/accounts/{id}/balance` (with `?verify=true`: `computed_balance`,
+        `consistent`), or one item of `/v1/balances` (with `number`)."""
         r = _Reader(data, "balance")
         return cls(
-            r.integer("balance"),
-            r.integer("available_balance"),
-            r.text("currency"),
-            r.opt_flag("consistent"),
+            balance=r.integer("balance"),
+            available_balance=r.integer("available_balance"),
+            currency=r.text("currency"),
+            held=r.opt_integer("held") or 0,
+            account_id=r.opt_text("account_id"),
+            number=r.opt_text("number"),
+            computed_balance=r.opt_integer("computed_balance"),
+            consistent=r.opt_flag("consistent"),
         )
 
 
@@ -491,26 +586,38 @@ class AccountLookup:
     """What a sender sees of a payee before confirming: never the full holder name."""
 
     number: str
-    currency: str | None
-    holder_name: str | None
+    currency: str
+    holder_name: str
     raw: JSON = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_json(cls, data: Any) -> AccountLookup:
         r = _Reader(data, "account lookup")
-        name = r.opt_text("holder_name") or r.opt_text("masked_holder_name") or r.opt_text("name")
-        return cls(r.opt_text("number") or "", r.opt_text("currency"), name, r.data)
+        return cls(r.text("number"), r.text("currency"), r.text("holder_name"), r.data)
 
 
 @dataclass(frozen=True, slots=True)
 class Movement:
-    """The answer to a deposit, withdrawal or transfer (a journal entry or a transfer)."""
+    """The answer to a deposit, withdrawal or transfer: the posted journal entry.
+
+    Deposits and withdrawals are seen from their account (`account_id`; `amount` signed,
+    credits > 0); a transfer from its source (`amount` > 0, `balance_after` the source's,
+    `target_account_number` masked to its last four digits)."""
 
     id: str
-    status: str | None
-    amount: int | None
+    kind: str
+    status: str
+    amount: int
+    currency: str
+    balance_after: int
+    created_at: dt.datetime | None
+    description: str | None
     idempotency_key: str | None
     replayed: bool
+    account_id: str | None = None
+    source_account_id: str | None = None
+    target_account_id: str | None = None
+    target_account_number: str | None = None
     raw: JSON = field(default_factory=dict, repr=False)
 
 
@@ -518,10 +625,19 @@ def _movement(response: httpx.Response) -> Movement:
     r = _Reader(_json(response), "movement")
     return Movement(
         id=r.text("id"),
-        status=r.opt_text("status"),
-        amount=r.opt_integer("amount"),
+        kind=r.text("kind"),
+        status=r.text("status"),
+        amount=r.integer("amount"),
+        currency=r.text("currency"),
+        balance_after=r.integer("balance_after"),
+        created_at=r.opt_datetime("created_at"),
+        description=r.opt_text("description"),
         idempotency_key=response.request.headers.get("idempotency-key"),
         replayed=_replayed(response),
+        account_id=r.opt_text("account_id"),
+        source_account_id=r.opt_text("source_account_id"),
+        target_account_id=r.opt_text("target_account_id"),
+        target_account_number=r.opt_text("target_account_number"),
         raw=r.data,
     )
 
@@ -535,10 +651,15 @@ class Transaction:
     status: str
     created_at: dt.datetime | None
     description: str | None = None
+    currency: str | None = None
+    counterparty_account_number: str | None = None
+    decline_reason: str | None = None
     raw: JSON = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_json(cls, data: Any) -> Transaction:
+        """One line of an account's history; declined attempts have no `balance_after`
+        and say why in `decline_reason`."""
         r = _Reader(data, "transaction")
         return cls(
             id=r.text("id"),
@@ -548,6 +669,37 @@ class Transaction:
             status=r.text("status"),
             created_at=r.opt_datetime("created_at"),
             description=r.opt_text("description"),
+            currency=r.opt_text("currency"),
+            counterparty_account_number=r.opt_text("counterparty_account_number"),
+            decline_reason=r.opt_text("decline_reason"),
+            raw=r.data,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AuditEvent:
+    id: int
+    occurred_at: dt.datetime | None
+    event_type: str
+    outcome: str
+    actor_id: str | None
+    target_type: str | None
+    target_id: str | None
+    details: JSON
+    raw: JSON = field(default_factory=dict, repr=False)
+
+    @classmethod
+    def from_json(cls, data: Any) -> AuditEvent:
+        r = _Reader(data, "audit event")
+        return cls(
+            id=r.integer("id"),
+            occurred_at=r.opt_datetime("occurred_at"),
+            event_type=r.text("event_type"),
+            outcome=r.text("outcome"),
+            actor_id=r.opt_text("actor_id"),
+            target_type=r.opt_text("target_type"),
+            target_id=r.opt_text("target_id"),
+            details=r.obj("details") or {},
             raw=r.data,
         )
 
@@ -853,6 +1005,13 @@ class _ClientCore:
                 response.status_code in RETRY_STATUSES
                 and call.retry_safe
                 and attempt < self.retries
+            ) or (
+                # The first attempt with this key is still running on the server: ask
+                # again with the same key (never a new one) and get its answer replayed.
+                response.status_code == 409
+                and call.idempotency_key is not None
+                and attempt < self.retries
+                and _problem_code(response) == "idempotency_key_in_flight"
             ):
                 attempt += 1
                 yield _Sleep(self._delay(attempt, response))
@@ -1072,6 +1231,28 @@ class _Api(_ClientCore):
         return Call("GET", "/v1/auth/me", _parse_with(User.from_json))
 
     @operation
+    def holder(self) -> Call[Holder]:
+        """The caller's account-holder profile (404 `NotFound` for staff without one)."""
+        return Call("GET", "/v1/account-holders/me", _parse_with(Holder.from_json))
+
+    @operation
+    def update_holder(
+        self,
+        *,
+        first_name: str | None = None,
+        last_name: str | None = None,
+        phone: str | None = None,
+        address: Mapping[str, str] | None = None,
+    ) -> Call[Holder]:
+        body = _body(
+            first_name=first_name,
+            last_name=last_name,
+            phone=phone,
+            address=dict(address) if address is not None else None,
+        )
+        return Call("PATCH", "/v1/account-holders/me", _parse_with(Holder.from_json), json=body)
+
+    @operation
     def sessions(self) -> Call[list[Session]]:
         return Call("GET", "/v1/auth/sessions", _parse_list(Session.from_json, "sessions"))
 
@@ -1094,14 +1275,27 @@ class _Api(_ClientCore):
         )
 
     @operation
-    def list_accounts(self, *, limit: int = 100) -> Call[list[Account]]:
-        """The caller's accounts (the first `limit`)."""
+    def list_accounts(self) -> Call[list[Account]]:
+        """The caller's accounts, oldest first."""
+        return Call("GET", "/v1/accounts", _parse_list(Account.from_json, "accounts"))
+
+    @operation
+    def all_balances(self) -> Call[list[Balance]]:
+        """Every one of the caller's balances, read in one consistent snapshot."""
+        return Call("GET", "/v1/balances", _parse_list(Balance.from_json, "balances"))
+
+    @operation
+    def rename_account(self, account_id: str, nickname: str | None) -> Call[Account]:
         return Call(
-            "GET",
-            "/v1/accounts",
-            _parse_list(Account.from_json, "accounts"),
-            params={"limit": limit},
+            "PATCH",
+            f"/v1/accounts/{account_id}",
+            _parse_with(Account.from_json),
+            json={"nickname": nickname},
         )
+
+    @operation
+    def close_account(self, account_id: str) -> Call[Account]:
+        return Call("POST", f"/v1/accounts/{account_id}/close", _parse_with(Account.from_json))
 
     @operation
     def get_account(self, account_id: str) -> Call[Account]:
@@ -1312,7 +1506,112 @@ class _Api(_ClientCore):
             expect=frozenset({200, 201}),
         )
 
+    # -- staff (support and admin)
+
+    @operation
+    def admin_accounts_page(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        status: str | None = None,
+        currency: str | None = None,
+        owner_id: str | None = None,
+        number: str | None = None,
+    ) -> Call[Page[Account]]:
+        """Accounts across the bank (staff), filtered; each carries `owner_id`."""
+        params = _body(
+            limit=limit,
+            cursor=cursor,
+            status=status,
+            currency=currency,
+            owner_id=owner_id,
+            number=number,
+        )
+        return Call(
+            "GET", "/v1/admin/accounts", _parse_page(Account.from_json, "accounts"), params=params
+        )
+
+    @operation
+    def admin_account(self, account_id: str) -> Call[Account]:
+        return Call("GET", f"/v1/admin/accounts/{account_id}", _parse_with(Account.from_json))
+
+    @operation
+    def freeze_account(self, account_id: str, *, reason: str | None = None) -> Call[Account]:
+        """Admin only: outgoing money is declined `account_frozen` until unfrozen."""
+        return Call(
+            "POST",
+            f"/v1/admin/accounts/{account_id}/freeze",
+            _parse_with(Account.from_json),
+            json=_body(reason=reason),
+        )
+
+    @operation
+    def unfreeze_account(self, account_id: str, *, reason: str | None = None) -> Call[Account]:
+        return Call(
+            "POST",
+            f"/v1/admin/accounts/{account_id}/unfreeze",
+            _parse_with(Account.from_json),
+            json=_body(reason=reason),
+        )
+
+    @operation
+    def admin_holders_page(
+        self,
+        *,
+        limit: int = 50,
+        cursor: str | None = None,
+        email: str | None = None,
+        name: str | None = None,
+    ) -> Call[Page[Holder]]:
+        params = _body(limit=limit, cursor=cursor, email=email, name=name)
+        return Call(
+            "GET",
+            "/v1/admin/account-holders",
+            _parse_page(Holder.from_json, "account holders"),
+            params=params,
+        )
+
+    @operation
+    def admin_transactions_page(
+        self, /, *, limit: int = 50, cursor: str | None = None, **filters: str
+    ) -> Call[Page[JSON]]:
+        """Journal entries across the bank (staff): `status`, `kind`, `account_id`, ..."""
+        params: dict[str, str | int | bool] = {"limit": limit, **filters}
+        if cursor is not None:
+            params["cursor"] = cursor
+        return Call(
+            "GET",
+            "/v1/admin/transactions",
+            _parse_page(lambda item: _Reader(item, "entry").data, "entries"),
+            params=params,
+        )
+
+    @operation
+    def audit_page(
+        self, /, *, limit: int = 50, cursor: str | None = None, **filters: str
+    ) -> Call[Page[AuditEvent]]:
+        """The audit log, newest first (admin only): `user`, `event_type`, `since`, `until`."""
+        params: dict[str, str | int | bool] = {"limit": limit, **filters}
+        if cursor is not None:
+            params["cursor"] = cursor
+        return Call(
+            "GET",
+            "/v1/admin/audit",
+            _parse_page(AuditEvent.from_json, "audit events"),
+            params=params,
+        )
+
     # -- statements
+
+    @operation
+    def statements(self, account_id: str) -> Call[list[JSON]]:
+        """The months with a statement for the account."""
+        return Call(
+            "GET",
+            f"/v1/accounts/{account_id}/statements",
+            _parse_list(lambda item: _Reader(item, "statement month").data, "statements"),
+        )
 
     @operation
     def statement(self, account_id: str, month: str) -> Call[Statement]:

@@ -17,6 +17,23 @@ from tests.server import Server, free_port
 
 pytestmark = pytest.mark.slow
 
+# The demo's steps, in order; the test walks the whole flow, through LAST_STEP.
+STEPS = [
+    "health",
+    "sign-up",
+    "log-in",
+    "open-accounts",
+    "deposit",
+    "own-transfer",
+    "send-money",
+    "retry",
+    "overdraft",
+    "balances",
+    "card",
+    "statement",
+]
+LAST_STEP = "statement"
+
 
 @pytest.fixture
 def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
@@ -55,6 +72,32 @@ def test_json_mode_reports_each_step_for_scripts(server: Server) -> None:
     assert [step["step"] for step in document["steps"]] == ["health", "sign-up", "log-in"]
     people = document["steps"][1]["rows"]
     assert [row["role"] for row in people] == ["member", "member"]
+
+
+def test_the_flow_passes_end_to_end(server: Server) -> None:
+    status, out, err = demo("--base-url", server.base_url, "--until", LAST_STEP, "--json")
+    assert status == 0, out + err
+    document = json.loads(out)
+    assert document["ok"] is True, out
+    steps = {step["step"]: step for step in document["steps"]}
+    assert list(steps) == STEPS[: STEPS.index(LAST_STEP) + 1]
+    retry = steps["retry"]["rows"][0]
+    assert (retry["replayed"], retry["same transfer"]) == ("yes", "yes")
+    assert steps["overdraft"]["rows"][0]["code"] == "insufficient_funds"
+    balances = {(row["owner"], row["type"]): row["balance"] for row in steps["balances"]["rows"]}
+    assert balances == {
+        ("Ada", "checking"): "675.00 USD",
+        ("Ada", "savings"): "250.00 USD",
+        ("Grace", "checking"): "75.00 USD",
+    }
+
+
+def test_the_tables_name_every_step_for_people(server: Server) -> None:
+    status, out, err = demo("--base-url", server.base_url, "--until", LAST_STEP)
+    assert status == 0, out + err
+    assert "9. An overdraft is declined" in out
+    assert "replayed" in out
+    assert "every step answered as expected" in out
 
 
 def test_the_exit_status_is_zero_only_when_every_step_went_as_expected(server: Server) -> None:

@@ -145,3 +145,235 @@ class TestHealth:
         await api.login(user.email, PASSWORD)
         with pytest.raises(bank.NotFound):
             await api.get_account(str(uuid.uuid4()))
+
+
+async def member(api: AsyncBankingClient) -> bank.User:
+    user = await sign_up(api)
+    await api.login(user.email, PASSWORD)
+    return user
+
+
+@pytest.fixture
+async def other(app: FastAPI) -> AsyncIterator[AsyncBankingClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.11", 52002))
+    async with AsyncBankingClient("http://testserver", transport=transport) as other:
+        yield other
+
+
+class TestIdentityExtras:
+    async def test_me_returns_the_user_with_the_holder_profile(
+        self, api: AsyncBankingClient
+    ) -> None:
+        user = await member(api)
+        me = await api.me()
+        assert (me.id, me.email, me.role) == (user.id, user.email, "member")
+        assert me.profile is not None
+        assert (me.profile.first_name, me.profile.last_name) == ("Grace", "Hopper")
+        holder = await api.holder()
+        assert holder == me.profile.__class__.from_json(holder.raw)
+        assert holder.date_of_birth == "1985-12-09"
+
+    async def test_the_profile_can_be_updated(self, api: AsyncBankingClient) -> None:
+        await member(api)
+        holder = await api.update_holder(phone="+14155550100")
+        assert holder.phone == "+14155550100"
+        assert (await api.holder()).phone == "+14155550100"
+
+
+class TestAccounts:
+    async def test_an_opened_account_is_listed_with_zero_balances(
+        self, api: AsyncBankingClient
+    ) -> None:
+        await member(api)
+        checking = await api.open_account("checking", "USD")
+        savings = await api.open_account("savings", "USD")
+        assert (checking.type, checking.currency, checking.status) == ("checking", "USD", "active")
+        assert (checking.balance, checking.available_balance, checking.held) == (0, 0, 0)
+        assert len(checking.number) == 12
+        assert [a.id for a in await api.list_accounts()] == [checking.id, savings.id]
+        assert (await api.get_account(savings.id)).number == savings.number
+
+    async def test_another_members_account_is_not_found(
+        self, api: AsyncBankingClient, other: AsyncBankingClient
+    ) -> None:
+        await member(api)
+        await member(other)
+        theirs = await other.open_account()
+        with pytest.raises(bank.NotFound):
+            await api.get_account(theirs.id)
+        with pytest.raises(bank.NotFound):
+            await api.deposit(theirs.id, 100)
+
+
+class TestMoney:
+    async def test_deposit_withdraw_and_balances_agree(self, api: AsyncBankingClient) -> None:
+        await member(api)
+        account = await api.open_account()
+        deposit = await api.deposit(account.id, 120_00, description="Salary")
+        assert (deposit.kind, deposit.status, deposit.amount) == ("deposit", "posted", 120_00)
+        assert (deposit.account_id, deposit.currency, deposit.balance_after) == (
+            account.id,
+            "USD",
+            120_00,
+        )
+        assert deposit.description == "Salary"
+        assert deposit.created_at is not None
+        assert not deposit.replayed
+        withdrawal = await api.withdraw(account.id, 20_00)
+        assert (withdrawal.kind, withdrawal.amount, withdrawal.balance_after) == (
+            "withdrawal",
+            -20_00,
+            100_00,
+        )
+        balance = await api.balance(account.id, verify=True)
+        assert (balance.balance, balance.available_balance, balance.currency) == (
+            100_00,
+            100_00,
+            "USD",
+        )
+        assert balance.computed_balance == 100_00
+        assert balance.consistent is True
+        snapshot = await api.all_balances()
+        assert [(b.account_id, b.number, b.balance) for b in snapshot] == [
+            (account.id, account.number, 100_00)
+        ]
+
+    async def test_a_transfer_between_own_accounts(self, api: AsyncBankingClient) -> None:
+        await member(api)
+        checking, savings = await api.open_account(), await api.open_account("savings")
+        await api.deposit(checking.id, 50_00)
+        moved = await api.transfer(checking.id, 30_00, target_account_id=savings.id)
+        assert (moved.kind, moved.status, moved.amount, moved.balance_after) == (
+            "transfer",
+            "posted",
+            30_00,
+            20_00,
+        )
+        assert (moved.source_account_id, moved.target_account_id) == (checking.id, savings.id)
+        assert (await api.balance(savings.id)).balance == 30_00
+
+    async def test_a_transfer_by_number_after_looking_up_the_payee(
+        self, api: AsyncBankingClient, other: AsyncBankingClient
+    ) -> None:
+        await member(api)
+        await sign_up_as(other, "Alan", "Turing")
+        mine, theirs = await api.open_account(), await other.open_account()
+        await api.deposit(mine.id, 50_00)
+        payee = await api.lookup_account(theirs.number)
+        assert (payee.number, payee.currency) == (theirs.number, "USD")
+        assert payee.holder_name.startswith("A")
+        assert "Turing" not in payee.holder_name
+        moved = await api.transfer(mine.id, 12_34, target_account_number=theirs.number)
+        # Someone else's account: its id stays hidden and its number masked.
+        assert moved.target_account_id is None
+        assert moved.target_account_number is not None
+        assert moved.target_account_number.endswith(theirs.number[-4:])
+        assert theirs.number not in moved.target_account_number
+        assert (await other.balance(theirs.id)).balance == 12_34
+
+    async def test_a_retry_with_the_same_key_is_replayed_and_moves_money_once(
+        self, api: AsyncBankingClient, other: AsyncBankingClient
+    ) -> None:
+        await member(api)
+        await member(other)
+        mine, theirs = await api.open_account(), await other.open_account()
+        await api.deposit(mine.id, 50_00)
+        first = await api.transfer(mine.id, 10_00, target_account_number=theirs.number)
+        again = await api.transfer(
+            mine.id,
+            10_00,
+            target_account_number=theirs.number,
+            idempotency_key=first.idempotency_key,
+        )
+        assert first.idempotency_key is not None
+        assert (first.replayed, again.replayed) == (False, True)
+        assert again.id == first.id
+        assert again.raw == first.raw
+        assert (await api.balance(mine.id)).balance == 40_00
+        with pytest.raises(bank.IdempotencyKeyReused):
+            await api.transfer(
+                mine.id,
+                11_00,
+                target_account_number=theirs.number,
+                idempotency_key=first.idempotency_key,
+            )
+
+    async def test_an_overdraft_is_declined_and_recorded(self, api: AsyncBankingClient) -> None:
+        await member(api)
+        account = await api.open_account()
+        await api.deposit(account.id, 5_00)
+        with pytest.raises(bank.InsufficientFunds) as caught:
+            await api.withdraw(account.id, 5_01)
+        assert (caught.value.status, caught.value.code) == (409, "insufficient_funds")
+        assert caught.value.body["entry_id"]
+        assert isinstance(caught.value, bank.Declined)
+        declined = await api.transactions_page(account.id, status="declined")
+        assert [(t.id, t.status, t.decline_reason) for t in declined.items] == [
+            (caught.value.body["entry_id"], "declined", "insufficient_funds")
+        ]
+        assert (await api.balance(account.id)).balance == 5_00
+
+
+class TestTransactions:
+    async def test_history_is_paged_newest_first_until_the_last_page(
+        self, api: AsyncBankingClient
+    ) -> None:
+        await member(api)
+        account = await api.open_account()
+        for amount in (1_00, 2_00, 3_00, 4_00, 5_00):
+            await api.deposit(account.id, amount, description=f"deposit {amount}")
+        first = await api.transactions_page(account.id, limit=2)
+        assert [t.amount for t in first.items] == [5_00, 4_00]
+        assert first.next_cursor is not None
+        walked = [t async for t in api.transactions(account.id, limit=2)]
+        assert [t.amount for t in walked] == [5_00, 4_00, 3_00, 2_00, 1_00]
+        assert [t.balance_after for t in walked] == [15_00, 10_00, 6_00, 3_00, 1_00]
+        assert {(t.kind, t.status, t.currency) for t in walked} == {("deposit", "posted", "USD")}
+        with pytest.raises(bank.InvalidRequest) as caught:
+            await api.transactions_page(account.id, cursor="not-a-cursor")
+        assert caught.value.code == "invalid_cursor"
+
+
+async def sign_up_as(api: AsyncBankingClient, first: str, last: str) -> bank.User:
+    user = await api.signup(
+        f"{first.lower()}-{uuid.uuid4().hex[:8]}@example.com",
+        PASSWORD,
+        first_name=first,
+        last_name=last,
+        date_of_birth="1980-06-23",
+    )
+    await api.login(user.email, PASSWORD)
+    return user
+
+
+class TestStaff:
+    async def test_an_admin_finds_freezes_and_unfreezes_an_account(
+        self, api: AsyncBankingClient, other: AsyncBankingClient, app: FastAPI
+    ) -> None:
+        from banking.identity import service as identity
+        from banking.identity.models import Role
+
+        user = await member(api)
+        account = await api.open_account()
+        await api.deposit(account.id, 10_00)
+        admin_email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+        async with app.state.db.sessionmaker() as session:
+            await identity.create_user(
+                session, email=admin_email, password=PASSWORD, role=Role.admin
+            )
+        await other.login(admin_email, PASSWORD)
+        found = await other.admin_accounts_page(number=account.number)
+        assert [(a.id, a.owner_id) for a in found.items] == [(account.id, user.id)]
+        frozen = await other.freeze_account(account.id, reason="Suspicious activity")
+        assert frozen.status == "frozen"
+        with pytest.raises(bank.AccountFrozen):
+            await api.withdraw(account.id, 1_00)
+        with pytest.raises(bank.AccountStatusConflict):
+            await other.freeze_account(account.id)
+        assert (await other.unfreeze_account(account.id)).status == "active"
+        events = await other.audit_page(event_type="account.frozen")
+        assert [e.target_id for e in events.items] == [account.id]
+        holders = await other.admin_holders_page(email=user.email)
+        assert [h.user_id for h in holders.items] == [user.id]
+        with pytest.raises(bank.InsufficientRole):
+            await api.admin_accounts_page()

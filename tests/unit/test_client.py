@@ -40,7 +40,23 @@ def problem(status: int, code: str, detail: str = "nope", **extra: Any) -> httpx
     return httpx.Response(status, json=body, headers={"content-type": "application/problem+json"})
 
 
-MOVEMENT = {"id": "entry-1", "status": "posted", "amount": 500}
+def in_flight() -> httpx.Response:
+    response = problem(409, "idempotency_key_in_flight", "still processing")
+    response.headers["Retry-After"] = "1"
+    return response
+
+
+MOVEMENT = {
+    "id": "entry-1",
+    "kind": "deposit",
+    "status": "posted",
+    "account_id": "acc-1",
+    "amount": 500,
+    "currency": "USD",
+    "balance_after": 500,
+    "description": None,
+    "created_at": "2025-01-02T03:04:05Z",
+}
 ACCOUNT = {
     "id": "acc-1",
     "number": "123456789012",
@@ -270,6 +286,44 @@ class TestIdempotencyKeys:
         assert len(keys) == 1
         assert client.sleeps == [3.0]  # type: ignore[attr-defined]
 
+    def test_a_key_still_in_flight_is_asked_again_with_the_same_key(self) -> None:
+        server = Recorder()
+        server.on(
+            "POST",
+            "/v1/transfers",
+            lambda r: in_flight(),
+            lambda r: httpx.Response(201, json=MOVEMENT, headers={"Idempotent-Replayed": "true"}),
+        )
+        with make(server) as client:
+            result = client.transfer("acc-1", 500, target_account_number="123456789012")
+        keys = {r.headers["idempotency-key"] for r in server.requests}
+        assert len(server.requests) == 2
+        assert keys == {result.idempotency_key}
+        assert result.replayed
+        assert client.sleeps == [1.0]  # type: ignore[attr-defined]
+
+    def test_a_key_in_flight_for_too_long_raises_its_typed_error(self) -> None:
+        server = Recorder()
+        server.on(
+            "POST",
+            "/v1/transfers",
+            lambda r: in_flight(),
+        )
+        with make(server, retries=1) as client, pytest.raises(bank.IdempotencyKeyInFlight):
+            client.transfer("acc-1", 500, target_account_id="acc-2")
+        assert len(server.requests) == 2
+
+    def test_other_conflicts_are_not_retried(self) -> None:
+        server = Recorder()
+        server.on(
+            "POST",
+            "/v1/transfers",
+            lambda r: problem(409, "insufficient_funds", entry_id="e1"),
+        )
+        with make(server) as client, pytest.raises(bank.InsufficientFunds):
+            client.transfer("acc-1", 500, target_account_id="acc-2")
+        assert len(server.requests) == 1
+
     def test_retries_stop_after_the_configured_number_and_raise(self) -> None:
         def lost(request: httpx.Request) -> httpx.Response:
             raise httpx.ConnectError("down", request=request)
@@ -327,7 +381,9 @@ class TestErrorMapping:
             (404, "not_found", bank.NotFound),
             (409, "email_taken", bank.EmailTaken),
             (422, "idempotency_key_reused", bank.IdempotencyKeyReused),
-            (403, "insufficient_role", bank.Forbidden),
+            (403, "insufficient_role", bank.InsufficientRole),
+            (409, "idempotency_key_in_flight", bank.IdempotencyKeyInFlight),
+            (409, "account_status_conflict", bank.AccountStatusConflict),
             (409, "something_new", bank.Conflict),
             (418, "teapot", bank.ApiError),
         ],

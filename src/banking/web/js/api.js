@@ -116,7 +116,7 @@ async function send(method, path, { body, query, headers = {}, accept = "applica
   if (!response.ok) throw await errorFrom(response);
   if (response.status === 204) return null;
   const type = response.headers.get("content-type") || "";
-  if (type.includes("json")) return response.json();
+  if (accept === "application/json" && type.includes("json")) return response.json();
   return accept === "application/json" ? response.text() : response.blob();
 }
 
@@ -207,15 +207,95 @@ export const sessions = {
   revoke: (id) => request("DELETE", `/v1/auth/sessions/${encodeURIComponent(id)}`),
 };
 
+const enc = encodeURIComponent;
+
 export const accounts = {
-  list: (query) => request("GET", "/v1/accounts", { query }),
-  get: (id) => request("GET", `/v1/accounts/${encodeURIComponent(id)}`),
-  open: (type, currency) => request("POST", "/v1/accounts", { body: { type, currency } }),
-  balance: (id) => request("GET", `/v1/accounts/${encodeURIComponent(id)}/balance`),
+  list: () => request("GET", "/v1/accounts"),
+  get: (id) => request("GET", `/v1/accounts/${enc(id)}`),
+  open: (body) => request("POST", "/v1/accounts", { body }),
+  balance: (id) => request("GET", `/v1/accounts/${enc(id)}/balance`),
   lookup: (number) => request("GET", "/v1/accounts/lookup", { query: { number } }),
-  transactions: (id, query) =>
-    request("GET", `/v1/accounts/${encodeURIComponent(id)}/transactions`, { query }),
+  transactions: (id, query) => request("GET", `/v1/accounts/${enc(id)}/transactions`, { query }),
 };
+
+// Money-moving calls take the Idempotency-Key of the attempt: a retry of the same attempt
+// (double click, network failure) reuses it, so the bank moves the money at most once.
+export const money = {
+  deposit: (id, body, idempotencyKey) =>
+    request("POST", `/v1/accounts/${enc(id)}/deposits`, { body, idempotencyKey }),
+  withdraw: (id, body, idempotencyKey) =>
+    request("POST", `/v1/accounts/${enc(id)}/withdrawals`, { body, idempotencyKey }),
+  transfer: (body, idempotencyKey) =>
+    request("POST", "/v1/transfers", { body, idempotencyKey }),
+};
+
+export const profile = {
+  me: () => request("GET", "/v1/auth/me"),
+  holder: () => request("GET", "/v1/account-holders/me"),
+  update: (body) => request("PATCH", "/v1/account-holders/me", { body }),
+};
+
+export const cards = {
+  list: () => request("GET", "/v1/cards"),
+  issue: (accountId, type) =>
+    request("POST", `/v1/accounts/${enc(accountId)}/cards`, { body: { type } }),
+  freeze: (id) => request("POST", `/v1/cards/${enc(id)}/freeze`),
+  unfreeze: (id) => request("POST", `/v1/cards/${enc(id)}/unfreeze`),
+  limits: (id, body) => request("PATCH", `/v1/cards/${enc(id)}/limits`, { body }),
+};
+
+export const statements = {
+  list: (accountId) => request("GET", `/v1/accounts/${enc(accountId)}/statements`),
+  get: (accountId, month) =>
+    request("GET", `/v1/accounts/${enc(accountId)}/statements/${enc(month)}`,
+      { query: { format: "json" } }),
+  download: (accountId, month, format) =>
+    request("GET", `/v1/accounts/${enc(accountId)}/statements/${enc(month)}`,
+      { query: { format }, accept: format === "pdf" ? "application/pdf" : "text/csv" }),
+};
+
+export const staff = {
+  accounts: (query) => request("GET", "/v1/admin/accounts", { query }),
+  holders: (query) => request("GET", "/v1/admin/account-holders", { query }),
+  freeze: (id, reason) =>
+    request("POST", `/v1/admin/accounts/${enc(id)}/freeze`, { body: reason ? { reason } : {} }),
+  unfreeze: (id, reason) =>
+    request("POST", `/v1/admin/accounts/${enc(id)}/unfreeze`, { body: reason ? { reason } : {} }),
+  audit: (query) => request("GET", "/v1/admin/audit", { query }),
+};
+
+// Which operations this server offers, read once from its OpenAPI document, so that a
+// screen for an API the server does not have yet says so instead of failing.
+let operations = null;
+
+async function loadOperations() {
+  if (!operations) {
+    operations = send("GET", "/openapi.json")
+      .then((doc) => new Set(Object.entries(doc.paths ?? {}).flatMap(([path, item]) =>
+        Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`))))
+      .catch(() => null);
+  }
+  return operations;
+}
+
+// true / false, or null when the server does not publish its OpenAPI document.
+export async function serves(method, pathTemplate) {
+  const known = await loadOperations();
+  return known ? known.has(`${method} ${pathTemplate}`) : null;
+}
+
+// An error that means "this server has no such API" (405, or 404 on an unknown route).
+export function isMissingEndpoint(error) {
+  return error?.status === 405 || error?.status === 404;
+}
+
+export function isStaff() {
+  return user?.role === "support" || user?.role === "admin";
+}
+
+export function isAdmin() {
+  return user?.role === "admin";
+}
 
 // Items of a list answer, whether `{items, next_cursor}` or a bare array.
 export function itemsOf(body) {

@@ -5,13 +5,25 @@ import * as api from "./api.js";
 import { clear, h } from "./dom.js";
 import { flash, mountFlash, showPendingFlash } from "./flash.js";
 import * as router from "./router.js";
+import account from "./screens/account.js";
+import cards from "./screens/cards.js";
 import dashboard from "./screens/dashboard.js";
 import login from "./screens/login.js";
 import notFound from "./screens/notfound.js";
+import openAccount from "./screens/open-account.js";
+import profile from "./screens/profile.js";
 import sessions from "./screens/sessions.js";
 import signup from "./screens/signup.js";
+import staff from "./screens/staff.js";
+import statements from "./screens/statements.js";
+import transfer from "./screens/transfer.js";
 
-const SCREENS = [dashboard, sessions, login, signup, notFound];
+// Order matters twice: the first matching path wins ("/accounts/new" before
+// "/accounts/:id"), and screens with `nav` appear in the navigation in this order.
+const SCREENS = [
+  dashboard, transfer, cards, statements, profile, sessions, staff,
+  openAccount, account, login, signup, notFound,
+];
 
 function drawNav() {
   const nav = document.getElementById("nav");
@@ -21,7 +33,9 @@ function drawNav() {
   }, label);
   const items = [];
   if (api.isSignedIn()) {
-    for (const screen of router.screensInNav()) items.push(link(screen.path, screen.nav));
+    for (const screen of router.screensInNav()) {
+      if (!screen.navIf || screen.navIf()) items.push(link(screen.path, screen.nav));
+    }
     items.push(h("button", {
       type: "button", class: "link-button nav-logout",
       onclick: async () => {
