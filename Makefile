@@ -6,6 +6,7 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
+STATEMENTS_BENCH_ARGS ?=
 SEED_ARGS ?=
 
 .DEFAULT_GOAL := help
@@ -60,7 +61,7 @@ fmt: install-dev
 
 bench: install-dev
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
-	$(BIN)/python -m bench.statements
+	$(BIN)/python -m bench.statements $(STATEMENTS_BENCH_ARGS)
 
 docs: install
 	$(BIN)/python -m banking.apidocs docs/API.md
