@@ -9,11 +9,12 @@ never written here (only `banking.ledger` writes them).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, and_, bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,7 +26,9 @@ from banking.audit import service as audit
 from banking.core.db import database_of, utcnow, write_transaction
 from banking.core.deps import ClientInfo
 from banking.core.errors import Conflict, NotFound
+from banking.core.security import AccessClaims
 from banking.holders.models import AccountHolder
+from banking.identity import service as identity
 from banking.identity.service import Principal
 from banking.ledger.writer import writer_for
 
@@ -201,6 +204,54 @@ _OWNED = select(*_REF_COLUMNS).where(
 _BY_NUMBER = select(*_REF_COLUMNS).where(
     ACCOUNT.c.number == bindparam("number"), ACCOUNT.c.is_internal.is_(False)
 )
+
+
+_OWNED_BALANCE = (
+    select(
+        *identity.SESSION_STATE,
+        ACCOUNT.c.id,
+        ACCOUNT.c.currency,
+        ACCOUNT.c.balance_minor,
+        ACCOUNT.c.held_minor,
+    )
+    .select_from(
+        identity.SESSION_FROM.outerjoin(
+            ACCOUNT,
+            and_(
+                ACCOUNT.c.id == bindparam("account_id"),
+                ACCOUNT.c.owner_id == identity.SESSION_STATE_OWNER,
+                ACCOUNT.c.is_internal.is_(False),
+            ),
+        )
+    )
+    .where(*identity.SESSION_WHERE)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceView:
+    account_id: uuid.UUID
+    currency: str
+    balance_minor: int
+    held_minor: int
+
+
+def owned_balance_sync(
+    connection: Connection,
+    claims: AccessClaims,
+    *,
+    account_id: uuid.UUID,
+    now: dt.datetime,
+) -> BalanceView:
+    """The session check and the caller's account balance in one statement: 401 when the
+    session is no longer good, then 404 for an account that is not the caller's."""
+    params = {**identity.session_params(claims), "account_id": account_id}
+    row = connection.execute(_OWNED_BALANCE, params).first()
+    identity.session_checked(claims, row, now=now)
+    assert row is not None
+    if row.id is None:
+        raise NotFound("No such account.")
+    return BalanceView(row.id, row.currency, row.balance_minor, row.held_minor)
 
 
 def get_owned_sync(

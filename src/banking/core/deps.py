@@ -61,6 +61,7 @@ def get_now(request: Request) -> dt.datetime:
 
 
 DbSession = Annotated[AsyncSession, Depends(get_session)]
+Db = Annotated[Database, Depends(get_database)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 Client = Annotated[ClientInfo, Depends(get_client_info)]
 Now = Annotated[dt.datetime, Depends(get_now)]
