@@ -170,7 +170,7 @@ _STORED_COLUMNS = ("fingerprint", "response_status", "response_body", "created_a
 # Written as text with typed parameters: SQLAlchemy cannot cache an ON CONFLICT construct,
 # so it would compile it again for every money movement. Valid on SQLite and PostgreSQL.
 _STORE = text(
-    f"INSERT INTO idempotency_record (scope, \"key\", {', '.join(_STORED_COLUMNS)}) "
+    f'INSERT INTO idempotency_record (scope, "key", {", ".join(_STORED_COLUMNS)}) '
     f"VALUES (:v_scope, :v_key, {', '.join(f':v_{name}' for name in _STORED_COLUMNS)}) "
     'ON CONFLICT (scope, "key") DO UPDATE SET '
     + ", ".join(f"{name} = excluded.{name}" for name in _STORED_COLUMNS)
