@@ -9,11 +9,12 @@ never written here (only `banking.ledger` writes them).
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import String, Table, Uuid, and_, bindparam, column, exists, select, table, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,10 +23,12 @@ from banking.accounts import numbers
 from banking.accounts.models import Account, AccountStatus
 from banking.accounts.schemas import AccountOpenIn
 from banking.audit import service as audit
-from banking.core.db import database_of, utcnow, write_transaction
+from banking.core.db import UTCDateTime, database_of, utcnow, write_transaction
 from banking.core.deps import ClientInfo
 from banking.core.errors import Conflict, NotFound
+from banking.core.security import AccessClaims
 from banking.holders.models import AccountHolder
+from banking.identity import service as identity
 from banking.identity.service import Principal
 from banking.ledger.writer import writer_for
 
@@ -201,6 +204,72 @@ _OWNED = select(*_REF_COLUMNS).where(
 _BY_NUMBER = select(*_REF_COLUMNS).where(
     ACCOUNT.c.number == bindparam("number"), ACCOUNT.c.is_internal.is_(False)
 )
+
+
+# Card holds, named without importing cards/ (which builds on this module).
+_HOLD = table(
+    "card_authorization",
+    column("account_id", Uuid()),
+    column("status", String()),
+    column("expires_at", UTCDateTime()),
+)
+_HOLDS_DUE = (
+    exists()
+    .where(
+        _HOLD.c.account_id == ACCOUNT.c.id,
+        _HOLD.c.status == "approved",
+        _HOLD.c.expires_at <= bindparam("now", type_=UTCDateTime()),
+    )
+    .label("holds_due")
+)
+_OWNED_BALANCE = (
+    select(
+        *identity.SESSION_STATE,
+        ACCOUNT.c.id,
+        ACCOUNT.c.currency,
+        ACCOUNT.c.balance_minor,
+        ACCOUNT.c.held_minor,
+        _HOLDS_DUE,
+    )
+    .select_from(
+        identity.SESSION_FROM.outerjoin(
+            ACCOUNT,
+            and_(
+                ACCOUNT.c.id == bindparam("account_id"),
+                ACCOUNT.c.owner_id == identity.SESSION_STATE_OWNER,
+                ACCOUNT.c.is_internal.is_(False),
+            ),
+        )
+    )
+    .where(*identity.SESSION_WHERE)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BalanceView:
+    account_id: uuid.UUID
+    currency: str
+    balance_minor: int
+    held_minor: int
+    holds_due: bool
+
+
+def owned_balance_sync(
+    connection: Connection,
+    claims: AccessClaims,
+    *,
+    account_id: uuid.UUID,
+    now: dt.datetime,
+) -> BalanceView:
+    """The session check and the caller's account balance in one statement: 401 when the
+    session is no longer good, then 404 for an account that is not the caller's."""
+    params = {**identity.session_params(claims), "account_id": account_id, "now": now}
+    row = connection.execute(_OWNED_BALANCE, params).first()
+    identity.session_checked(claims, row, now=now)
+    assert row is not None
+    if row.id is None:
+        raise NotFound("No such account.")
+    return BalanceView(row.id, row.currency, row.balance_minor, row.held_minor, bool(row.holds_due))
 
 
 def get_owned_sync(

@@ -12,9 +12,9 @@ import hashlib
 import json
 import uuid
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import and_, func, insert, or_, select, text, update
+from sqlalchemy import Table, and_, bindparam, func, insert, or_, select, text, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -113,6 +113,28 @@ _COLUMNS = (
 )
 
 
+_AUDIT = cast(Table, AuditEvent.__table__)
+# Built once: the sealer runs for every audited request, and building and cache-keying a
+# statement per row cost more than executing it.
+_LAST_SEALED = (
+    select(_AUDIT.c.chain_seq, _AUDIT.c.hash)
+    .where(_AUDIT.c.chain_seq.is_not(None))
+    .order_by(_AUDIT.c.chain_seq.desc())
+    .limit(1)
+)
+_UNSEALED = (
+    select(*(_AUDIT.c[column.key] for column in _COLUMNS))
+    .where(_AUDIT.c.chain_seq.is_(None))
+    .order_by(_AUDIT.c.id)
+    .limit(SEAL_BATCH)
+)
+_SEAL_ROW = (
+    update(_AUDIT)
+    .where(_AUDIT.c.id == bindparam("row_id"))
+    .values(chain_seq=bindparam("seq"), prev_hash=bindparam("prev"), hash=bindparam("digest"))
+)
+
+
 async def seal_pending(session: AsyncSession) -> int:
     """Chain every unsealed row, oldest id first. Returns how many rows were sealed."""
     sealed = 0
@@ -122,32 +144,18 @@ async def seal_pending(session: AsyncSession) -> int:
                 await session.execute(
                     text("SELECT pg_advisory_xact_lock(:key)"), {"key": _SEALER_LOCK_KEY}
                 )
-            last = (
-                await session.execute(
-                    select(AuditEvent.chain_seq, AuditEvent.hash)
-                    .where(AuditEvent.chain_seq.is_not(None))
-                    .order_by(AuditEvent.chain_seq.desc())
-                    .limit(1)
-                )
-            ).first()
+            last = (await session.execute(_LAST_SEALED)).first()
             seq, prev_hash = (last[0], last[1]) if last else (0, GENESIS_HASH)
-            rows = (
-                await session.execute(
-                    select(*_COLUMNS)
-                    .where(AuditEvent.chain_seq.is_(None))
-                    .order_by(AuditEvent.id)
-                    .limit(SEAL_BATCH)
-                )
-            ).all()
+            rows = (await session.execute(_UNSEALED)).all()
+            seals = []
             for row in rows:
                 seq += 1
                 digest = row_digest(prev_hash, row)
-                await session.execute(
-                    update(AuditEvent)
-                    .where(AuditEvent.id == row.id)
-                    .values(chain_seq=seq, prev_hash=prev_hash, hash=digest)
-                )
+                seals.append({"row_id": row.id, "seq": seq, "prev": prev_hash, "digest": digest})
                 prev_hash = digest
+            if seals:
+                # One executemany: one round trip (one thread hand-off on SQLite).
+                await session.execute(_SEAL_ROW, seals)
             sealed += len(rows)
         if len(rows) < SEAL_BATCH:
             return sealed

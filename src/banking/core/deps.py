@@ -54,13 +54,14 @@ async def get_client_info(request: Request) -> ClientInfo:
     )
 
 
-def get_now(request: Request) -> dt.datetime:
+async def get_now(request: Request) -> dt.datetime:
     """The current time from `app.state.clock` (tests move it instead of sleeping)."""
     clock: Callable[[], dt.datetime] = getattr(request.app.state, "clock", utcnow)
     return clock()
 
 
 DbSession = Annotated[AsyncSession, Depends(get_session)]
+Db = Annotated[Database, Depends(get_database)]
 AppSettings = Annotated[Settings, Depends(get_app_settings)]
 Client = Annotated[ClientInfo, Depends(get_client_info)]
 Now = Annotated[dt.datetime, Depends(get_now)]

@@ -32,8 +32,6 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import Index, Integer, String, Table, Text, bindparam, delete, select, text
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -168,23 +166,21 @@ _LOOKUP = select(_RECORD.c.fingerprint, _RECORD.c.response_status, _RECORD.c.res
 _STORED_COLUMNS = ("fingerprint", "response_status", "response_body", "created_at", "expires_at")
 
 
-def _store_statement(insert: Any) -> Any:
-    """INSERT, or replace an expired record in place; a live one is left alone (no row)."""
-    columns = {name: bindparam(f"v_{name}", type_=_RECORD.c[name].type) for name in _STORED_COLUMNS}
-    statement = insert(_RECORD).values(
-        scope=bindparam("v_scope"), key=bindparam("v_key"), **columns
-    )
-    return statement.on_conflict_do_update(
-        index_elements=["scope", "key"],
-        set_={name: statement.excluded[name] for name in _STORED_COLUMNS},
-        where=_RECORD.c.expires_at <= bindparam("v_now", type_=_RECORD.c.expires_at.type),
-    ).returning(_RECORD.c.id)
-
-
-_STORE = {
-    "postgresql": _store_statement(postgresql_insert),
-    "sqlite": _store_statement(sqlite_insert),
-}
+# INSERT, or replace an expired record in place; a live one is left alone (no row).
+# Written as text with typed parameters: SQLAlchemy cannot cache an ON CONFLICT construct,
+# so it would compile it again for every money movement. Valid on SQLite and PostgreSQL.
+_STORE = text(
+    f'INSERT INTO idempotency_record (scope, "key", {", ".join(_STORED_COLUMNS)}) '
+    f"VALUES (:v_scope, :v_key, {', '.join(f':v_{name}' for name in _STORED_COLUMNS)}) "
+    'ON CONFLICT (scope, "key") DO UPDATE SET '
+    + ", ".join(f"{name} = excluded.{name}" for name in _STORED_COLUMNS)
+    + " WHERE idempotency_record.expires_at <= :v_now RETURNING idempotency_record.id"
+).bindparams(
+    bindparam("v_scope", type_=_RECORD.c.scope.type),
+    bindparam("v_key", type_=_RECORD.c.key.type),
+    bindparam("v_now", type_=_RECORD.c.expires_at.type),
+    *(bindparam(f"v_{name}", type_=_RECORD.c[name].type) for name in _STORED_COLUMNS),
+)
 
 
 def _lookup_params(claim: Claim, now: dt.datetime) -> dict[str, Any]:
@@ -236,7 +232,7 @@ def store_sync(
     """Record the answer in the caller's transaction. False if the key is already taken
     (the caller must roll back and replay the stored answer)."""
     inserted = connection.execute(
-        _STORE[connection.dialect.name],
+        _STORE,
         {
             "v_scope": claim.scope,
             "v_key": claim.key,

@@ -12,8 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -383,26 +385,56 @@ async def _revoke(
     )
 
 
+_AUTH_SESSION = cast(Table, AuthSession.__table__)
+_USER = cast(Table, User.__table__)
+# The columns that decide whether a token's session is still good. Built once; a read on
+# the hot path can add these columns to its own statement (see `session_checked`) so that
+# the check and the read are one round trip.
+SESSION_STATE = (_AUTH_SESSION.c.revoked_at, _AUTH_SESSION.c.expires_at, _USER.c.role)
+SESSION_FROM = _AUTH_SESSION.join(_USER, _USER.c.id == _AUTH_SESSION.c.user_id)
+SESSION_STATE_OWNER = _AUTH_SESSION.c.user_id
+SESSION_WHERE = (
+    _AUTH_SESSION.c.id == bindparam("auth_session_id"),
+    _AUTH_SESSION.c.user_id == bindparam("auth_user_id"),
+)
+_CHECK_SESSION = select(*SESSION_STATE).select_from(SESSION_FROM).where(*SESSION_WHERE)
+
+
+def decode_claims(token: str, *, settings: Settings) -> security.AccessClaims:
+    """Check the token's signature and lifetime (no database); 401 when it is not valid."""
+    try:
+        return security.decode_access_token(token, secret=settings.jwt_secret)
+    except security.InvalidToken as exc:
+        raise InvalidAccessToken() from exc
+
+
+def session_params(claims: security.AccessClaims) -> dict[str, Any]:
+    return {"auth_session_id": claims.session_id, "auth_user_id": claims.user_id}
+
+
+def session_checked(claims: security.AccessClaims, row: Any, *, now: dt.datetime) -> Principal:
+    """The principal from a row that starts with the `SESSION_STATE` columns (or None)."""
+    if row is None or row[0] is not None or row[1] <= now:
+        raise InvalidAccessToken()
+    # The role comes from the database, so a demotion takes effect at once.
+    return Principal(user_id=claims.user_id, session_id=claims.session_id, role=Role(row[2]))
+
+
+def check_session_sync(
+    connection: Connection, claims: security.AccessClaims, *, now: dt.datetime
+) -> Principal:
+    """The session check on a synchronous connection: one statement."""
+    row = connection.execute(_CHECK_SESSION, session_params(claims)).first()
+    return session_checked(claims, row, now=now)
+
+
 async def authenticate(
     session: AsyncSession, *, token: str, settings: Settings, now: dt.datetime | None = None
 ) -> Principal:
     """Decode the JWT, then check its session and the user's current role in one query."""
-    now = now or utcnow()
-    try:
-        claims = security.decode_access_token(token, secret=settings.jwt_secret)
-    except security.InvalidToken as exc:
-        raise InvalidAccessToken() from exc
-    row = (
-        await session.execute(
-            select(AuthSession.revoked_at, AuthSession.expires_at, User.role)
-            .join(User, User.id == AuthSession.user_id)
-            .where(AuthSession.id == claims.session_id, AuthSession.user_id == claims.user_id)
-        )
-    ).first()
-    if row is None or row.revoked_at is not None or row.expires_at <= now:
-        raise InvalidAccessToken()
-    # The role comes from the database, so a demotion takes effect at once.
-    return Principal(user_id=claims.user_id, session_id=claims.session_id, role=Role(row.role))
+    claims = decode_claims(token, settings=settings)
+    row = (await session.execute(_CHECK_SESSION, session_params(claims))).first()
+    return session_checked(claims, row, now=now or utcnow())
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
