@@ -32,6 +32,7 @@ from collections.abc import (
     Awaitable,
     Callable,
     Generator,
+    Iterable,
     Iterator,
     Mapping,
     Sequence,
@@ -712,25 +713,36 @@ class Page(Generic[T]):
 
 @dataclass(frozen=True, slots=True)
 class Card:
+    """A card as listed: never the full number nor the CVV. Limits are in minor units of
+    `currency`; None means no limit."""
+
     id: str
     last4: str
     exp_month: int
     exp_year: int
     status: str
     type: str | None
+    account_id: str | None = None
+    currency: str | None = None
+    per_transaction_limit: int | None = None
+    daily_limit: int | None = None
     raw: JSON = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_json(cls, data: Any) -> Card:
         r = _Reader(data, "card")
         return cls(
-            r.text("id"),
-            r.text("last4"),
-            r.integer("exp_month"),
-            r.integer("exp_year"),
-            r.text("status"),
-            r.opt_text("type"),
-            r.data,
+            id=r.text("id"),
+            last4=r.text("last4"),
+            exp_month=r.integer("exp_month"),
+            exp_year=r.integer("exp_year"),
+            status=r.text("status"),
+            type=r.opt_text("type"),
+            account_id=r.opt_text("account_id"),
+            currency=r.opt_text("currency"),
+            per_transaction_limit=r.opt_integer("per_transaction_limit"),
+            daily_limit=r.opt_integer("daily_limit"),
+            raw=r.data,
         )
 
 
@@ -760,14 +772,24 @@ class Authorization:
 
 
 def _authorization(response: httpx.Response) -> Authorization:
-    r = _Reader(_json(response), "card authorization")
+    return _authorization_from_json(
+        _json(response),
+        idempotency_key=response.request.headers.get("idempotency-key"),
+        replayed=_replayed(response),
+    )
+
+
+def _authorization_from_json(
+    data: Any, *, idempotency_key: str | None = None, replayed: bool = False
+) -> Authorization:
+    r = _Reader(data, "card authorization")
     return Authorization(
         id=r.text("id"),
         status=r.text("status"),
         amount=r.opt_integer("amount"),
         decline_reason=r.opt_text("decline_reason"),
-        idempotency_key=response.request.headers.get("idempotency-key"),
-        replayed=_replayed(response),
+        idempotency_key=idempotency_key,
+        replayed=replayed,
         raw=r.data,
     )
 
@@ -779,18 +801,20 @@ class Statement:
     total_credits: int
     total_debits: int
     lines: list[JSON]
+    pending_holds: list[JSON] = field(default_factory=list)
     raw: JSON = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_json(cls, data: Any) -> Statement:
         r = _Reader(data, "statement")
         return cls(
-            r.integer("opening_balance"),
-            r.integer("closing_balance"),
-            r.integer("total_credits"),
-            r.integer("total_debits"),
-            r.array("lines"),
-            r.data,
+            opening_balance=r.integer("opening_balance"),
+            closing_balance=r.integer("closing_balance"),
+            total_credits=r.integer("total_credits"),
+            total_debits=r.integer("total_debits"),
+            lines=r.array("lines"),
+            pending_holds=r.array("pending_holds"),
+            raw=r.data,
         )
 
 
@@ -1438,10 +1462,29 @@ class _Api(_ClientCore):
         *,
         per_transaction: int | None = None,
         daily: int | None = None,
-    ) -> Call[JSON]:
-        """Spending limits in the account's minor units (None leaves a limit unchanged)."""
-        body = _body(per_transaction_limit=per_transaction, daily_limit=daily)
-        return Call("PATCH", f"/v1/cards/{card_id}/limits", _raw_json, json=body)
+        remove: Iterable[Literal["per_transaction", "daily"]] = (),
+    ) -> Call[Card]:
+        """Spending limits in the card's minor units: None leaves a limit unchanged, a name
+        in `remove` takes that limit away."""
+        body: JSON = _body(per_transaction_limit=per_transaction, daily_limit=daily)
+        for name in remove:
+            body[f"{name}_limit"] = None
+        return Call("PATCH", f"/v1/cards/{card_id}/limits", _parse_with(Card.from_json), json=body)
+
+    @operation
+    def card_authorizations(
+        self, card_id: str, *, limit: int = 50, cursor: str | None = None
+    ) -> Call[Page[Authorization]]:
+        """One page of the card's payments (authorizations), newest first."""
+        params: dict[str, str | int | bool] = {"limit": limit}
+        if cursor:
+            params["cursor"] = cursor
+        return Call(
+            "GET",
+            f"/v1/cards/{card_id}/authorizations",
+            _parse_page(_authorization_from_json, "card authorizations"),
+            params=params,
+        )
 
     @operation
     def authorize_card(

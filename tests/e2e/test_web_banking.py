@@ -1,6 +1,6 @@
 """The banking screens in a real Chromium against the real server: open an account,
 deposit, a declined withdrawal, a transfer to another person (payee looked up and
-confirmed), cards and statements (when the server offers them), and staff freezing an
+confirmed), cards and statements, and staff freezing an
 account; a screenshot of each main screen at desktop and phone widths."""
 
 from __future__ import annotations
@@ -10,11 +10,13 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
+from tests.conftest import TEST_SECRETS
 from tests.e2e.conftest import DESKTOP, PHONE, PageProblems, screenshot
 from tests.factories import PASSWORD
 from tests.server import Server
@@ -91,11 +93,6 @@ def create_admin(server: Server) -> str:
     )  # fmt: skip
     assert created.returncode == 0, created.stdout + created.stderr
     return email
-
-
-def serves(server: Server, method: str, path: str) -> bool:
-    paths = httpx.get(f"{server.base_url}/openapi.json").json()["paths"]
-    return method.lower() in paths.get(path, {})
 
 
 def test_a_member_opens_an_account_deposits_and_pays_another_person(
@@ -205,43 +202,106 @@ def test_an_admin_finds_and_freezes_a_members_account(
     shots(page, "staff")
 
 
-def test_cards_issue_show_once_and_freeze(page: Any, web_server: Server, grace: Person) -> None:
-    grace.open_account()
+def authorize(server: Server, pan: str, cvv: str, expires: str, amount: int) -> dict[str, Any]:
+    """A card payment as the card network sends it."""
+    month, year = expires.split("/")
+    response = httpx.post(
+        f"{server.base_url}/v1/card-authorizations",
+        headers={"X-Network-Key": TEST_SECRETS["card_network_api_key"],
+                 "Idempotency-Key": str(uuid.uuid4())},
+        json={"card_number": pan, "exp_month": int(month), "exp_year": int(year), "cvv": cvv,
+              "amount": amount, "currency": "USD", "merchant_name": "Corner Bookshop",
+              "merchant_category": "5942"},
+    )  # fmt: skip
+    assert response.status_code == 201, response.text
+    authorization: dict[str, Any] = response.json()
+    return authorization
+
+
+def test_cards_issue_show_once_set_limits_freeze_and_list_payments(
+    page: Any, web_server: Server, grace: Person
+) -> None:
+    account = grace.open_account()
+    grace.http.post(f"/v1/accounts/{account['id']}/deposits", json={"amount": 100_00})
     log_in(page, web_server, grace.email, "/cards")
-    expect(page.get_by_role("heading", name="Cards")).to_be_visible()
-    if not serves(web_server, "GET", "/v1/cards"):
-        expect(page.get_by_text("Cards are not available on this server yet.")).to_be_visible()
-        shots(page, "cards-unavailable")
-        pytest.skip("cards: GET /v1/cards is not on this server yet (the screen says so)")
+    expect(page.get_by_role("heading", name="Cards", level=1)).to_be_visible()
+    expect(page.get_by_text("You have no cards yet.")).to_be_visible()
+    page.get_by_label("Name on card").fill("G Hopper")
     page.get_by_role("button", name="Issue card").click()
     reveal = page.get_by_role("alert").filter(has_text="Your new card")
     expect(reveal).to_contain_text("shown only this once")
-    expect(reveal.locator(".pan")).to_have_text(re.compile(r"^\d{4} \d{4} \d{4} \d{4}$"))
+    expect(reveal).to_contain_text("G HOPPER")
+    expect(reveal.locator(".pan").first).to_have_text(re.compile(r"^\d{4} \d{4} \d{4} \d{4}$"))
+    pan = reveal.locator(".pan").first.inner_text().replace(" ", "")
+    cvv = reveal.locator(".pan").last.inner_text()
+    expires = reveal.locator(".mono").filter(has_text="/").inner_text()
     shots(page, "cards-issued")
     reveal.get_by_role("button", name=re.compile("hide")).click()
     expect(page.locator(".pan")).to_have_count(0)
-    page.get_by_role("button", name=re.compile(r"^Freeze card ending")).click()
-    expect(page.get_by_text(re.compile(r"Card ending \d{4} is frozen."))).to_be_visible()
+    (card,) = grace.http.get("/v1/cards").json()["items"]
+    assert "pan" not in card
+    assert "cvv" not in card
+
+    page.get_by_text("Change limits").click()
+    page.get_by_label("Per payment (USD)").fill("25.00")
+    page.get_by_label("Per day (USD)").fill("80")
+    page.get_by_role("button", name="Save limits").click()
+    expect(page.get_by_text(f"Limits of card ending {card['last4']} saved.")).to_be_visible()
+    card = grace.http.get(f"/v1/cards/{card['id']}").json()
+    assert (card["per_transaction_limit"], card["daily_limit"]) == (25_00, 80_00)
+    expect(page.locator(".card-limits")).to_contain_text("$25.00")
+
+    authorize(web_server, pan, cvv, expires, 12_50)
+    authorize(web_server, pan, cvv, expires, 30_00)  # over the per-payment limit
+    page.get_by_role("button", name=f"Show payments of card ending {card['last4']}").click()
+    payments = page.locator(".authorizations tbody tr")
+    expect(payments).to_have_count(2)
+    expect(payments.filter(has_text="On hold")).to_contain_text("$12.50")
+    expect(payments.filter(has_text="Declined")).to_contain_text("per-payment limit")
+
+    page.get_by_role("button", name=f"Freeze card ending {card['last4']}").click()
+    expect(page.get_by_text(f"Card ending {card['last4']} is frozen.")).to_be_visible()
+    assert grace.http.get(f"/v1/cards/{card['id']}").json()["status"] == "frozen"
+    page.get_by_role("button", name=f"Show payments of card ending {card['last4']}").click()
     shots(page, "cards")
+    page.get_by_role("button", name=f"Unfreeze card ending {card['last4']}").click()
+    expect(page.get_by_text(f"Card ending {card['last4']} is active again.")).to_be_visible()
+    assert grace.http.get(f"/v1/cards/{card['id']}").json()["status"] == "active"
 
 
-def test_statements_view_and_download(page: Any, web_server: Server, grace: Person) -> None:
+def test_statements_list_months_show_one_and_download(
+    page: Any, web_server: Server, grace: Person
+) -> None:
     account = grace.open_account()
     grace.http.post(f"/v1/accounts/{account['id']}/deposits", json={"amount": 12_34})
+    grace.http.post(
+        f"/v1/accounts/{account['id']}/withdrawals",
+        json={"amount": 2_00, "description": "Cash at the corner"},
+    )
+    card = grace.http.post(f"/v1/accounts/{account['id']}/cards", json={"type": "virtual"}).json()
+    expires = f"{card['exp_month']:02d}/{card['exp_year']}"
+    authorize(web_server, card["pan"], card["cvv"], expires, 3_21)
     log_in(page, web_server, grace.email, "/statements")
-    expect(page.get_by_role("heading", name="Statements")).to_be_visible()
-    if not serves(web_server, "GET", "/v1/accounts/{account_id}/statements/{month}"):
-        expect(page.get_by_text("Statements are not available on this server yet.")).to_be_visible()
-        shots(page, "statements-unavailable")
-        pytest.skip(
-            "statements: GET /v1/accounts/{id}/statements/{month} is not on this server yet"
-        )
-    expect(page.get_by_text("Closing balance")).to_be_visible()
-    expect(page.get_by_text("$12.34").first).to_be_visible()
+    expect(page.get_by_role("heading", name="Statements", level=1)).to_be_visible()
+    month = grace.http.get(f"/v1/accounts/{account['id']}/statements").json()["items"][0]["month"]
+    expect(page.get_by_label("Month")).to_have_value(month)
+    figures = page.locator(".statement .figures")
+    expect(figures).to_contain_text("Closing balance")
+    expect(figures.locator("div").filter(has_text="Money in")).to_contain_text("$12.34")
+    expect(figures.locator("div").filter(has_text="Closing balance")).to_contain_text("$10.34")
+    lines = page.locator(".statement-lines tbody tr")
+    expect(lines).to_have_count(2)
+    expect(lines.filter(has_text="Cash at the corner")).to_contain_text("$10.34")
+    holds = page.locator(".pending-holds tbody tr")
+    expect(holds).to_have_count(1)
+    expect(holds).to_contain_text("Corner Bookshop")
+    expect(holds).to_contain_text("$3.21")
     shots(page, "statements")
     with page.expect_download() as csv:
         page.get_by_role("button", name="Download CSV").click()
-    assert csv.value.suggested_filename.endswith(".csv")
+    assert csv.value.suggested_filename == f"statement-{account['number'][-4:]}-{month}.csv"
+    assert "Cash at the corner" in Path(csv.value.path()).read_text()
     with page.expect_download() as pdf:
         page.get_by_role("button", name="Download PDF").click()
     assert pdf.value.suggested_filename.endswith(".pdf")
+    assert Path(pdf.value.path()).read_bytes().startswith(b"%PDF")

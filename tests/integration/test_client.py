@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from banking import client as bank
 from banking.client import AsyncBankingClient
+from tests.conftest import TEST_SECRETS
 from tests.factories import PASSWORD
 
 
@@ -377,3 +378,115 @@ class TestStaff:
         assert [h.user_id for h in holders.items] == [user.id]
         with pytest.raises(bank.InsufficientRole):
             await api.admin_accounts_page()
+
+
+@pytest.fixture
+async def network(app: FastAPI) -> AsyncIterator[AsyncBankingClient]:
+    transport = httpx.ASGITransport(app=app, client=("203.0.113.12", 52003))
+    async with AsyncBankingClient(
+        "http://testserver", transport=transport, network_key=TEST_SECRETS["card_network_api_key"]
+    ) as network:
+        yield network
+
+
+async def pay(
+    network: AsyncBankingClient, issued: bank.IssuedCard, amount: int
+) -> bank.Authorization:
+    return await network.authorize_card(
+        card_number=issued.pan,
+        exp_month=issued.card.exp_month,
+        exp_year=issued.card.exp_year,
+        cvv=issued.cvv,
+        amount=amount,
+        currency="USD",
+        merchant_name="Corner Bookshop",
+        merchant_category="5942",
+    )
+
+
+class TestCards:
+    async def test_an_issued_card_is_listed_without_its_number_and_can_be_frozen(
+        self, api: AsyncBankingClient
+    ) -> None:
+        await member(api)
+        account = await api.open_account()
+        issued = await api.issue_card(account.id, "physical")
+        assert issued.pan.endswith(issued.card.last4)
+        assert len(issued.cvv) in (3, 4)
+        (listed,) = await api.list_cards()
+        assert (listed.id, listed.account_id, listed.type) == (
+            issued.card.id,
+            account.id,
+            "physical",
+        )
+        assert "pan" not in listed.raw
+        assert (await api.freeze_card(listed.id)).status == "frozen"
+        assert (await api.unfreeze_card(listed.id)).status == "active"
+
+    async def test_limits_are_set_kept_and_removed(self, api: AsyncBankingClient) -> None:
+        await member(api)
+        account = await api.open_account()
+        card = (await api.issue_card(account.id)).card
+        assert (card.per_transaction_limit, card.daily_limit) == (None, None)
+        card = await api.set_card_limits(card.id, per_transaction=25_00, daily=80_00)
+        assert (card.per_transaction_limit, card.daily_limit, card.currency) == (
+            25_00,
+            80_00,
+            "USD",
+        )
+        card = await api.set_card_limits(card.id, daily=90_00)
+        assert (card.per_transaction_limit, card.daily_limit) == (25_00, 90_00)
+        card = await api.set_card_limits(card.id, remove=["per_transaction"])
+        assert (card.per_transaction_limit, card.daily_limit) == (None, 90_00)
+
+    async def test_the_cards_payments_are_listed_newest_first(
+        self, api: AsyncBankingClient, network: AsyncBankingClient
+    ) -> None:
+        await member(api)
+        account = await api.open_account()
+        await api.deposit(account.id, 100_00)
+        issued = await api.issue_card(account.id)
+        await api.set_card_limits(issued.card.id, per_transaction=20_00)
+        approved = await pay(network, issued, 12_50)
+        declined = await pay(network, issued, 30_00)
+        assert (approved.status, declined.status) == ("approved", "declined")
+        page = await api.card_authorizations(issued.card.id)
+        assert [(a.status, a.amount) for a in page.items] == [
+            ("declined", 30_00),
+            ("approved", 12_50),
+        ]
+        assert page.items[1].id == approved.id
+        assert page.items[0].decline_reason == "card_transaction_limit_exceeded"
+        assert page.next_cursor is None
+
+    async def test_another_members_card_is_not_found(
+        self, api: AsyncBankingClient, other: AsyncBankingClient
+    ) -> None:
+        await member(api)
+        await member(other)
+        theirs = (await other.issue_card((await other.open_account()).id)).card
+        with pytest.raises(bank.NotFound):
+            await api.freeze_card(theirs.id)
+        with pytest.raises(bank.NotFound):
+            await api.card_authorizations(theirs.id)
+
+
+class TestStatements:
+    async def test_a_month_is_listed_shown_and_downloaded(
+        self, api: AsyncBankingClient, network: AsyncBankingClient
+    ) -> None:
+        await member(api)
+        account = await api.open_account()
+        await api.deposit(account.id, 12_34)
+        await api.withdraw(account.id, 2_00)
+        await pay(network, await api.issue_card(account.id), 3_21)
+        (month,) = await api.statements(account.id)
+        assert month["is_partial"] is True
+        statement = await api.statement(account.id, month["month"])
+        assert (statement.opening_balance, statement.closing_balance) == (0, 10_34)
+        assert (statement.total_credits, statement.total_debits) == (12_34, 2_00)
+        assert [line["amount"] for line in statement.lines] == [12_34, -2_00]
+        assert [hold["amount"] for hold in statement.pending_holds] == [3_21]
+        csv = await api.statement_csv(account.id, month["month"])
+        assert len(csv.strip().splitlines()) == 3
+        assert (await api.statement_pdf(account.id, month["month"])).startswith(b"%PDF")

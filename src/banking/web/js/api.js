@@ -237,15 +237,17 @@ export const profile = {
 
 export const cards = {
   list: () => request("GET", "/v1/cards"),
-  issue: (accountId, type) =>
-    request("POST", `/v1/accounts/${enc(accountId)}/cards`, { body: { type } }),
+  issue: (accountId, type, cardholderName = null) =>
+    request("POST", `/v1/accounts/${enc(accountId)}/cards`,
+      { body: cardholderName ? { type, cardholder_name: cardholderName } : { type } }),
   freeze: (id) => request("POST", `/v1/cards/${enc(id)}/freeze`),
   unfreeze: (id) => request("POST", `/v1/cards/${enc(id)}/unfreeze`),
   limits: (id, body) => request("PATCH", `/v1/cards/${enc(id)}/limits`, { body }),
+  authorizations: (id, query) => request("GET", `/v1/cards/${enc(id)}/authorizations`, { query }),
 };
 
 export const statements = {
-  list: (accountId) => request("GET", `/v1/accounts/${enc(accountId)}/statements`),
+  list: (accountId, query) => request("GET", `/v1/accounts/${enc(accountId)}/statements`, { query }),
   get: (accountId, month) =>
     request("GET", `/v1/accounts/${enc(accountId)}/statements/${enc(month)}`,
       { query: { format: "json" } }),
@@ -263,31 +265,6 @@ export const staff = {
     request("POST", `/v1/admin/accounts/${enc(id)}/unfreeze`, { body: reason ? { reason } : {} }),
   audit: (query) => request("GET", "/v1/admin/audit", { query }),
 };
-
-// Which operations this server offers, read once from its OpenAPI document, so that a
-// screen for an API the server does not have yet says so instead of failing.
-let operations = null;
-
-async function loadOperations() {
-  if (!operations) {
-    operations = send("GET", "/openapi.json")
-      .then((doc) => new Set(Object.entries(doc.paths ?? {}).flatMap(([path, item]) =>
-        Object.keys(item).map((method) => `${method.toUpperCase()} ${path}`))))
-      .catch(() => null);
-  }
-  return operations;
-}
-
-// true / false, or null when the server does not publish its OpenAPI document.
-export async function serves(method, pathTemplate) {
-  const known = await loadOperations();
-  return known ? known.has(`${method} ${pathTemplate}`) : null;
-}
-
-// An error that means "this server has no such API" (405, or 404 on an unknown route).
-export function isMissingEndpoint(error) {
-  return error?.status === 405 || error?.status === 404;
-}
 
 export function isStaff() {
   return user?.role === "support" || user?.role === "admin";

@@ -1,5 +1,5 @@
 // Pieces shared by several screens: account labels, the transactions table, "load more"
-// pagination, and the panel shown when the server does not offer an API yet.
+// pagination, and the panel shown when a screen cannot load.
 
 import { formatDateTime, h } from "./dom.js";
 import { formatMoney } from "./money.js";
@@ -110,15 +110,6 @@ export function loadMore(fetchPage, onItems, label = "Load more") {
   };
   button.addEventListener("click", load);
   return { element: h("div", { class: "actions" }, button, status), load };
-}
-
-// The panel a screen shows when this server does not offer its API yet.
-export function unavailable(title, what) {
-  return h("section", { class: "card" },
-    h("h1", { text: title }),
-    h("p", { class: "notice", role: "status", text:
-      `${what} are not available on this server yet. The screen is ready and will work as `
-      + "soon as the bank switches them on." }));
 }
 
 export function errorPanel(title, error) {

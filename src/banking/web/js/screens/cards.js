@@ -1,80 +1,191 @@
 import * as api from "../api.js";
-import { clearErrors, field, formValues, h, setBusy, showErrors } from "../dom.js";
+import { clearErrors, field, formatDateTime, formValues, h, setBusy, showErrors } from "../dom.js";
 import { flash } from "../flash.js";
-import { formatMoney, parseAmount } from "../money.js";
-import { accountOption, errorPanel, select, statusBadge, unavailable } from "../ui.js";
+import { formatMoney, parseAmount, toDecimalString } from "../money.js";
+import { accountOption, capitalize, errorPanel, formatNumber, select, statusBadge } from "../ui.js";
 
 // Cards: issue one (its number and CVV are shown once, right after issuing), freeze and
-// unfreeze, and set spending limits.
+// unfreeze, set spending limits, and see the card's payments (authorizations).
+
+const LIMITS = [
+  ["per_transaction_limit", "Per payment"],
+  ["daily_limit", "Per day"],
+];
+
+const AUTHORIZATION_LABELS = {
+  approved: "On hold", captured: "Paid", declined: "Declined", voided: "Released", expired: "Expired",
+};
+
+const DECLINE_REASONS = {
+  insufficient_funds: "Insufficient funds",
+  card_frozen: "Card frozen",
+  card_cancelled: "Card cancelled",
+  account_frozen: "Account frozen",
+  card_expired: "Card expired",
+  expiry_mismatch: "Wrong expiry date",
+  cvv_mismatch: "Wrong CVV",
+  card_transaction_limit_exceeded: "Over the per-payment limit",
+  card_daily_limit_exceeded: "Over the daily limit",
+};
+
+function expiry(card) {
+  return `${String(card.exp_month).padStart(2, "0")}/${card.exp_year}`;
+}
+
+// The message for a card that is gone (cancelled elsewhere, or not this member's).
+function cardMessage(error) {
+  return error.status === 404 ? "This card no longer exists. Reload the page to see your cards." : error.message;
+}
 
 function revealOnce(card) {
-  const panel = h("section", { class: "reveal", role: "alert", tabindex: "-1" },
-    h("h2", { text: "Your new card" }),
+  const panel = h("section", { class: "reveal", role: "alert", tabindex: "-1", "aria-labelledby": "reveal-title" },
+    h("h2", { id: "reveal-title", text: "Your new card" }),
     h("p", { class: "notice", text: "Write these down now: the card number and CVV are shown only this once." }),
     h("dl", { class: "summary" },
-      h("div", {}, h("dt", { text: "Card number" }),
-        h("dd", { class: "mono pan", text: String(card.pan).replace(/(\d{4})(?=\d)/g, "$1 ") })),
-      h("div", {}, h("dt", { text: "Expires" }),
-        h("dd", { class: "mono", text: `${String(card.exp_month).padStart(2, "0")}/${card.exp_year}` })),
-      h("div", {}, h("dt", { text: "CVV" }), h("dd", { class: "mono", text: card.cvv }))));
+      h("div", {}, h("dt", { text: "Card number" }), h("dd", { class: "mono pan", text: formatNumber(card.pan) })),
+      h("div", {}, h("dt", { text: "Name" }), h("dd", { text: card.cardholder_name })),
+      h("div", {}, h("dt", { text: "Expires" }), h("dd", { class: "mono", text: expiry(card) })),
+      h("div", {}, h("dt", { text: "CVV" }), h("dd", { class: "mono pan", text: card.cvv }))));
   const hide = h("button", { type: "button", class: "button secondary", text: "I have saved them — hide" });
   hide.addEventListener("click", () => panel.remove());
   panel.append(h("div", { class: "actions" }, hide));
   return panel;
 }
 
-function cardItem(card, accountsById, refresh) {
-  const account = accountsById.get(card.account_id);
-  const currency = account?.currency ?? "USD";
-  const frozen = card.status === "frozen";
-  const toggle = h("button", { type: "button", class: `button small ${frozen ? "secondary" : "danger"}`,
-    text: frozen ? "Unfreeze" : "Freeze", "aria-label": `${frozen ? "Unfreeze" : "Freeze"} card ending ${card.last4}` });
-  toggle.addEventListener("click", async () => {
-    setBusy(toggle, true);
-    try {
-      await (frozen ? api.cards.unfreeze(card.id) : api.cards.freeze(card.id));
-      flash(`Card ending ${card.last4} is ${frozen ? "active again" : "frozen"}.`);
-      await refresh();
-    } catch (error) {
-      flash(error.message, { kind: "error" });
-      setBusy(toggle, false);
-    }
-  });
-  const limitsForm = h("form", { class: "limits", novalidate: true, "aria-label": `Limits of card ending ${card.last4}` },
-    field({ label: "Per payment", name: "per_transaction_limit", required: false, inputmode: "decimal",
-      placeholder: card.per_transaction_limit ? formatMoney(card.per_transaction_limit, currency) : "" }),
-    field({ label: "Per day", name: "daily_limit", required: false, inputmode: "decimal",
-      placeholder: card.daily_limit ? formatMoney(card.daily_limit, currency) : "" }),
+function limitText(value, currency) {
+  return value === null || value === undefined ? "No limit" : formatMoney(value, currency);
+}
+
+function limitsForm(card, onSaved) {
+  const form = h("form", { class: "limits", novalidate: true, "aria-label": `Limits of card ending ${card.last4}` },
+    LIMITS.map(([name, label]) => field({
+      label: `${label} (${card.currency})`, name, required: false, inputmode: "decimal", placeholder: "No limit",
+      value: card[name] === null ? "" : toDecimalString(card[name], card.currency),
+    })),
+    h("p", { class: "hint", text: "Leave a box empty for no limit." }),
     h("button", { type: "submit", class: "button secondary small", text: "Save limits" }));
-  limitsForm.addEventListener("submit", async (event) => {
+  form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    clearErrors(limitsForm);
-    const values = formValues(limitsForm);
+    clearErrors(form);
+    const values = formValues(form);
     const body = {};
-    for (const name of ["per_transaction_limit", "daily_limit"]) {
-      if (!values[name]) continue;
-      const minor = parseAmount(values[name], currency);
-      if (minor === null) {
-        showErrors(limitsForm, { message: "Check the limits.", errors: [{ field: name, reason: "enter an amount like 250.00" }] });
-        return;
+    const errors = [];
+    for (const [name] of LIMITS) {
+      if (!values[name]) {
+        body[name] = null;
+        continue;
       }
-      body[name] = minor;
+      const minor = parseAmount(values[name], card.currency);
+      if (minor === null) errors.push({ field: name, reason: "enter an amount like 250.00, or leave it empty" });
+      else body[name] = minor;
     }
+    if (errors.length) {
+      showErrors(form, { message: "Check the limits.", errors });
+      return;
+    }
+    const submit = form.querySelector("button[type=submit]");
+    setBusy(submit, true, "Saving…");
     try {
       await api.cards.limits(card.id, body);
       flash(`Limits of card ending ${card.last4} saved.`);
-      await refresh();
+      await onSaved();
     } catch (error) {
-      showErrors(limitsForm, error);
+      showErrors(form, { ...error, message: cardMessage(error), errors: error.errors });
+      setBusy(submit, false);
     }
   });
-  return h("li", { class: "bank-card" },
+  return form;
+}
+
+function authorizationsTable(items) {
+  if (!items.length) return h("p", { class: "empty", text: "No payments with this card yet." });
+  return h("div", { class: "table-wrap" }, h("table", { class: "authorizations" },
+    h("caption", { class: "visually-hidden", text: "Card payments" }),
+    h("thead", {}, h("tr", {},
+      h("th", { scope: "col", text: "Date" }),
+      h("th", { scope: "col", text: "Merchant" }),
+      h("th", { scope: "col", text: "Status" }),
+      h("th", { scope: "col", class: "num", text: "Amount" }))),
+    h("tbody", {}, items.map((a) => {
+      const declined = a.status === "declined";
+      const amount = formatMoney(a.status === "captured" ? a.captured_amount : a.amount, a.currency);
+      const status = declined
+        ? `Declined: ${DECLINE_REASONS[a.decline_reason] ?? capitalize(String(a.decline_reason ?? "").replace(/_/g, " "))}`
+        : AUTHORIZATION_LABELS[a.status] ?? capitalize(a.status);
+      return h("tr", { class: declined ? "declined" : "" },
+        h("td", { class: "nowrap", "data-label": "Date", text: formatDateTime(a.created_at) }),
+        h("td", { "data-label": "Merchant", text: a.merchant_name }),
+        h("td", { "data-label": "Status" },
+          h("span", { class: `badge badge-auth-${a.status}`, text: status })),
+        h("td", { class: "num amount-cell", "data-label": "Amount" }, declined ? h("s", { text: amount }) : amount));
+    }))));
+}
+
+function paymentsPanel(card) {
+  const area = h("div", { class: "card-payments", "aria-live": "polite" });
+  const button = h("button", { type: "button", class: "button secondary small", "aria-expanded": "false",
+    text: "Show payments", "aria-label": `Show payments of card ending ${card.last4}` });
+  button.addEventListener("click", async () => {
+    if (button.getAttribute("aria-expanded") === "true") {
+      area.replaceChildren();
+      button.setAttribute("aria-expanded", "false");
+      button.textContent = "Show payments";
+      return;
+    }
+    setBusy(button, true, "Loading…");
+    try {
+      const page = await api.cards.authorizations(card.id);
+      area.replaceChildren(h("h4", { text: "Payments" }), authorizationsTable(api.itemsOf(page)));
+      button.dataset.label = "Hide payments";
+      button.setAttribute("aria-expanded", "true");
+    } catch (error) {
+      area.replaceChildren(h("p", { class: "error-text", role: "alert", text: cardMessage(error) }));
+    } finally {
+      setBusy(button, false);
+    }
+  });
+  return { button, area };
+}
+
+function cardItem(card, accountsById, refresh) {
+  const account = accountsById.get(card.account_id);
+  const frozen = card.status === "frozen";
+  const cancelled = card.status === "cancelled";
+  const actions = h("div", { class: "actions" });
+  if (!cancelled) {
+    const verb = frozen ? "Unfreeze" : "Freeze";
+    const toggle = h("button", { type: "button", class: `button small ${frozen ? "primary inline" : "danger"}`,
+      text: verb, "aria-label": `${verb} card ending ${card.last4}`, disabled: card.frozen_by_admin });
+    toggle.addEventListener("click", async () => {
+      setBusy(toggle, true);
+      try {
+        await (frozen ? api.cards.unfreeze(card.id) : api.cards.freeze(card.id));
+        flash(`Card ending ${card.last4} is ${frozen ? "active again" : "frozen"}.`);
+        await refresh();
+      } catch (error) {
+        flash(cardMessage(error), { kind: "error" });
+        setBusy(toggle, false);
+      }
+    });
+    actions.append(toggle);
+  }
+  const payments = paymentsPanel(card);
+  actions.append(payments.button);
+  return h("li", { class: `bank-card${cancelled ? " cancelled" : ""}` },
     h("div", { class: "account-head" },
-      h("h3", {}, `•••• ${card.last4}`, statusBadge(card.status)),
-      h("span", { class: "muted small", text: `${card.type ?? "card"} · expires ${String(card.exp_month).padStart(2, "0")}/${card.exp_year}` })),
-    account ? h("p", { class: "muted small", text: accountOption(account, { withBalance: false }) }) : null,
-    h("div", { class: "actions" }, toggle),
-    limitsForm);
+      h("h3", {}, h("span", { class: "mono", text: `•••• ${card.last4}` }), " ", statusBadge(card.status)),
+      h("span", { class: "muted small", text: `${capitalize(card.brand ?? "")} ${card.type} card · expires ${expiry(card)}`.trim() })),
+    h("p", { class: "muted small", text: [card.cardholder_name, account ? accountOption(account, { withBalance: false }) : null]
+      .filter(Boolean).join(" · ") }),
+    card.frozen_by_admin
+      ? h("p", { class: "notice small", text: "The bank froze this card. Contact support to unfreeze it." }) : null,
+    h("dl", { class: "figures card-limits" },
+      h("div", {}, h("dt", { text: "Per payment" }), h("dd", { text: limitText(card.per_transaction_limit, card.currency) })),
+      h("div", {}, h("dt", { text: "Per day" }), h("dd", { text: limitText(card.daily_limit, card.currency) }))),
+    actions,
+    cancelled ? null : h("details", { class: "card-settings" },
+      h("summary", { text: "Change limits" }), limitsForm(card, refresh)),
+    payments.area);
 }
 
 export default {
@@ -84,7 +195,6 @@ export default {
   nav: "Cards",
   navIf: () => !api.isStaff(),
   async render({ query }) {
-    if ((await api.serves("GET", "/v1/cards")) === false) return unavailable("Cards", "Cards");
     let accounts;
     try {
       accounts = api.itemsOf(await api.accounts.list()).filter((a) => a.status === "active");
@@ -92,7 +202,7 @@ export default {
       return errorPanel("Cards", error);
     }
     const accountsById = new Map(accounts.map((a) => [a.id, a]));
-    const list = h("ul", { class: "accounts" });
+    const list = h("ul", { class: "accounts cards-list" });
     const revealArea = h("div");
     const refresh = async () => {
       const cards = api.itemsOf(await api.cards.list());
@@ -102,7 +212,6 @@ export default {
     try {
       await refresh();
     } catch (error) {
-      if (api.isMissingEndpoint(error)) return unavailable("Cards", "Cards");
       return errorPanel("Cards", error);
     }
     const submit = h("button", { type: "submit", class: "button primary inline", text: "Issue card" });
@@ -111,6 +220,8 @@ export default {
         options: accounts.map((a) => [a.id, accountOption(a, { withBalance: false })]) }),
       select({ label: "Type", name: "type", value: "virtual",
         options: [["virtual", "Virtual"], ["physical", "Physical"]] }),
+      field({ label: "Name on card", name: "cardholder_name", required: false, maxlength: 26,
+        autocomplete: "cc-name", placeholder: "Your name" }),
       h("div", { class: "filters-submit" }, submit));
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
@@ -118,14 +229,14 @@ export default {
       const values = formValues(form);
       setBusy(submit, true, "Issuing…");
       try {
-        const card = await api.cards.issue(values.account, values.type);
+        const card = await api.cards.issue(values.account, values.type, values.cardholder_name || null);
         const panel = revealOnce(card);
         revealArea.replaceChildren(panel);
         panel.focus();
         await refresh();
       } catch (error) {
-        if (api.isMissingEndpoint(error)) showErrors(form, { ...error, message: "Cards are not available on this server yet." });
-        else showErrors(form, error);
+        showErrors(form, error.status === 404
+          ? { ...error, message: "This account was not found. Reload the page and try again." } : error);
       } finally {
         setBusy(submit, false);
       }
