@@ -160,23 +160,15 @@ async def deposit(
     idempotency_key: str | None,
     client: ClientInfo,
 ) -> MovementResponse:
-    resolve = _cash_movement(
-        kind=EntryKind.deposit,
+    return await _cash(
+        session,
+        EntryKind.deposit,
+        "deposits",
         principal=principal,
         account_id=account_id,
-        amount_minor=request.amount,
-        description=request.description,
+        request=request,
         idempotency_key=idempotency_key,
         client=client,
-    )
-    return await _run(
-        session,
-        resolve=resolve,
-        kind=EntryKind.deposit,
-        principal=principal,
-        key=idempotency_key,
-        path=f"/v1/accounts/{account_id}/deposits",
-        body=request.model_dump(mode="json"),
     )
 
 
@@ -189,8 +181,32 @@ async def withdraw(
     idempotency_key: str | None,
     client: ClientInfo,
 ) -> MovementResponse:
+    return await _cash(
+        session,
+        EntryKind.withdrawal,
+        "withdrawals",
+        principal=principal,
+        account_id=account_id,
+        request=request,
+        idempotency_key=idempotency_key,
+        client=client,
+    )
+
+
+async def _cash(
+    session: AsyncSession,
+    kind: EntryKind,
+    collection: str,
+    *,
+    principal: Principal,
+    account_id: uuid.UUID,
+    request: DepositIn | WithdrawalIn,
+    idempotency_key: str | None,
+    client: ClientInfo,
+) -> MovementResponse:
+    """A deposit or a withdrawal: cash in or out of one of the caller's accounts."""
     resolve = _cash_movement(
-        kind=EntryKind.withdrawal,
+        kind=kind,
         principal=principal,
         account_id=account_id,
         amount_minor=request.amount,
@@ -201,10 +217,10 @@ async def withdraw(
     return await _run(
         session,
         resolve=resolve,
-        kind=EntryKind.withdrawal,
+        kind=kind,
         principal=principal,
         key=idempotency_key,
-        path=f"/v1/accounts/{account_id}/withdrawals",
+        path=f"/v1/accounts/{account_id}/{collection}",
         body=request.model_dump(mode="json"),
     )
 
