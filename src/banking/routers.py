@@ -17,17 +17,20 @@ from banking.statements import routes as statements
 
 
 def include_routers(app: FastAPI) -> None:
+    # A request is matched against the routers in this order, each scanned route by route:
+    # the money hot path (balances, transfers, card authorizations) comes first. Paths of
+    # different routers never overlap, so the order changes nothing else.
     for router in (
-        health.router,
-        identity.router,
-        holders.router,
-        audit.router,
         accounts.router,
         payments.router,
-        statements.router,
-        cards.router,
         cards.network_router,
+        cards.router,
+        identity.router,
+        holders.router,
+        statements.router,
+        audit.router,
         admin.router,
+        health.router,
     ):
         app.include_router(router)
     app.state.startup_hooks.append(ledger.start)

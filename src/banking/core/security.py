@@ -6,6 +6,7 @@ import datetime as dt
 import hashlib
 import hmac
 import secrets
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -88,7 +89,48 @@ class InvalidToken(Exception):
     pass
 
 
+class _VerifiedTokens:
+    """Access tokens whose signature and claims were already verified, by secret and token.
+
+    A client sends the same access token with every request until it expires; verifying
+    it (HMAC, base64, JSON, claim checks) once instead of every time takes a large share
+    of a short request's CPU. Only a token that passed every check is stored; its expiry
+    is checked again on every use, and the session behind it is still checked against the
+    database by every request. Bounded: when full, the oldest entries are dropped.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self._claims: dict[tuple[str, str], tuple[float, AccessClaims]] = {}
+
+    def get(self, secret: str, token: str) -> AccessClaims | None:
+        found = self._claims.get((secret, token))
+        if found is None:
+            return None
+        expires_at, claims = found
+        if time.time() >= expires_at:
+            self._claims.pop((secret, token), None)
+            return None
+        return claims
+
+    def put(self, secret: str, token: str, claims: AccessClaims) -> None:
+        if len(self._claims) >= self.capacity:
+            # Dicts keep insertion order: drop the oldest eighth in one go.
+            for stale in list(self._claims)[: max(1, self.capacity // 8)]:
+                del self._claims[stale]
+        self._claims[(secret, token)] = (claims.expires_at.timestamp(), claims)
+
+    def clear(self) -> None:
+        self._claims.clear()
+
+
+VERIFIED_TOKENS = _VerifiedTokens(capacity=8192)
+
+
 def decode_access_token(token: str, *, secret: str) -> AccessClaims:
+    claims = VERIFIED_TOKENS.get(secret, token)
+    if claims is not None:
+        return claims
     try:
         payload: dict[str, Any] = jwt.decode(
             token,
@@ -97,11 +139,13 @@ def decode_access_token(token: str, *, secret: str) -> AccessClaims:
             issuer=JWT_ISSUER,
             options={"require": ["exp", "iat", "sub", "sid", "jti"]},
         )
-        return AccessClaims(
+        claims = AccessClaims(
             user_id=uuid.UUID(payload["sub"]),
             session_id=uuid.UUID(payload["sid"]),
             role=str(payload.get("role", "")),
             expires_at=dt.datetime.fromtimestamp(payload["exp"], dt.UTC),
         )
-    except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
+    except (jwt.PyJWTError, ValueError, KeyError, TypeError, OverflowError, OSError) as exc:
         raise InvalidToken(type(exc).__name__) from exc
+    VERIFIED_TOKENS.put(secret, token, claims)
+    return claims

@@ -6,10 +6,10 @@ import datetime as dt
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response
 
-from banking.core.deps import Client, DbSession
+from banking.core.deps import DbSession, client_info_of
 from banking.core.errors import PROBLEM_JSON
 from banking.core.idempotency import REPLAYED_HEADER, validate_key
 from banking.core.ratelimit import rate_limit
@@ -62,18 +62,17 @@ async def deposit(
     account_id: uuid.UUID,
     body: DepositIn,
     user: CurrentUser,
-    session: DbSession,
-    client: Client,
+    request: Request,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Pay cash into one of your accounts. `amount` is in minor units (cents)."""
     result = await payments.deposit(
-        session,
+        request.app.state.db,
         principal=user,
         account_id=account_id,
         request=body,
         idempotency_key=validate_key(idempotency_key, required=False),
-        client=client,
+        client=client_info_of(request),
     )
     return _response(result)
 
@@ -89,18 +88,17 @@ async def withdraw(
     account_id: uuid.UUID,
     body: WithdrawalIn,
     user: CurrentUser,
-    session: DbSession,
-    client: Client,
+    request: Request,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Take cash out of one of your accounts, up to its available balance."""
     result = await payments.withdraw(
-        session,
+        request.app.state.db,
         principal=user,
         account_id=account_id,
         request=body,
         idempotency_key=validate_key(idempotency_key, required=False),
-        client=client,
+        client=client_info_of(request),
     )
     return _response(result)
 
@@ -115,8 +113,7 @@ async def withdraw(
 async def create_transfer(
     body: TransferIn,
     user: CurrentUser,
-    session: DbSession,
-    client: Client,
+    request: Request,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
     """Move money from one of your accounts to another of yours (`target_account_id`) or
@@ -128,7 +125,11 @@ async def create_transfer(
     key = validate_key(idempotency_key, required=True)
     assert key is not None
     result = await payments.transfer(
-        session, principal=user, request=body, idempotency_key=key, client=client
+        request.app.state.db,
+        principal=user,
+        request=body,
+        idempotency_key=key,
+        client=client_info_of(request),
     )
     return _response(result)
 

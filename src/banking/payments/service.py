@@ -18,7 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from banking.accounts import numbers
 from banking.accounts import service as accounts
 from banking.core import idempotency
-from banking.core.db import database_of
+from banking.core.db import Database
 from banking.core.deps import ClientInfo
 from banking.core.errors import problem
 from banking.core.idempotency import Claim, StoredResponse
@@ -56,7 +56,7 @@ def _json(model: Any) -> bytes:
 
 
 async def _run(
-    session: AsyncSession,
+    db: Database,
     *,
     resolve: ledger.Resolve,
     kind: EntryKind,
@@ -66,10 +66,6 @@ async def _run(
     body: dict[str, Any],
 ) -> MovementResponse:
     """Run the whole request (ownership reads, idempotency, the movement) as one ledger job."""
-    db = database_of(session)
-    # The session did the auth check only: give its connection back to the pool now, not
-    # after the response, so waiting for the ledger does not hold a pooled connection.
-    await session.close()
     if key is None:
         return _respond(kind, await ledger.execute(db, resolve))
     claim = Claim(
@@ -152,7 +148,7 @@ def _cash_movement(
 
 
 async def deposit(
-    session: AsyncSession,
+    db: Database,
     *,
     principal: Principal,
     account_id: uuid.UUID,
@@ -161,7 +157,7 @@ async def deposit(
     client: ClientInfo,
 ) -> MovementResponse:
     return await _cash(
-        session,
+        db,
         EntryKind.deposit,
         "deposits",
         principal=principal,
@@ -173,7 +169,7 @@ async def deposit(
 
 
 async def withdraw(
-    session: AsyncSession,
+    db: Database,
     *,
     principal: Principal,
     account_id: uuid.UUID,
@@ -182,7 +178,7 @@ async def withdraw(
     client: ClientInfo,
 ) -> MovementResponse:
     return await _cash(
-        session,
+        db,
         EntryKind.withdrawal,
         "withdrawals",
         principal=principal,
@@ -194,7 +190,7 @@ async def withdraw(
 
 
 async def _cash(
-    session: AsyncSession,
+    db: Database,
     kind: EntryKind,
     collection: str,
     *,
@@ -215,7 +211,7 @@ async def _cash(
         client=client,
     )
     return await _run(
-        session,
+        db,
         resolve=resolve,
         kind=kind,
         principal=principal,
@@ -226,7 +222,7 @@ async def _cash(
 
 
 async def transfer(
-    session: AsyncSession,
+    db: Database,
     *,
     principal: Principal,
     request: TransferIn,
@@ -285,7 +281,7 @@ async def transfer(
         return movement, render
 
     return await _run(
-        session,
+        db,
         resolve=resolve,
         kind=EntryKind.transfer,
         principal=principal,
