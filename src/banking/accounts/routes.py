@@ -33,6 +33,53 @@ from banking.ledger import history
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
 
+@router.get("/accounts/{account_id}/balance", response_model=BalanceOut)
+async def get_balance(
+    account_id: uuid.UUID,
+    request: Request,
+    claims: TokenClaims,
+    verify: bool = False,
+) -> Response:
+    """Balance and available balance. With `?verify=true` the balance is also recomputed
+    from the account's postings and `consistent` says whether all agree."""
+    # The hottest read: no session, database or clock dependencies (each costs CPU on
+    # every request); the session check and the read are one statement (one round trip),
+    # which also says whether a card hold on the account has lapsed (released first).
+    db: Database = request.app.state.db
+    now = now_of(request)
+    read = functools.partial(
+        accounts.owned_balance_sync, claims=claims, account_id=account_id, now=now
+    )
+    view = await reads.run(db, read)
+    if view.holds_due:
+        async with db.sessionmaker() as session:
+            await cards.release_due_holds_on_account(session, account_id=account_id, now=now)
+        view = await reads.run(db, read)
+    if not verify:
+        out = BalanceOut(
+            account_id=view.account_id,
+            currency=view.currency,
+            balance=view.balance_minor,
+            available_balance=view.balance_minor - view.held_minor,
+            held=view.held_minor,
+        )
+    else:
+        async with db.sessionmaker() as session:
+            check = await history.check_balance(session, account_id=view.account_id)
+        out = BalanceOut(
+            account_id=view.account_id,
+            currency=view.currency,
+            balance=check.balance_minor,
+            available_balance=check.balance_minor - check.held_minor,
+            held=check.held_minor,
+            computed_balance=check.sum_minor,
+            last_balance_after=check.last_balance_after_minor,
+            consistent=check.consistent,
+        )
+    # Already validated: serialized once, straight to bytes.
+    return Response(out.model_dump_json(), media_type="application/json")
+
+
 @router.post("/accounts", status_code=201, response_model=AccountOut)
 async def open_account(
     body: AccountOpenIn,
@@ -137,50 +184,3 @@ async def close_account(
         session, principal=user, account_id=account_id, client=client
     )
     return account_out(account, default_daily_limit_minor=settings.daily_outgoing_limit_minor)
-
-
-@router.get("/accounts/{account_id}/balance", response_model=BalanceOut)
-async def get_balance(
-    account_id: uuid.UUID,
-    request: Request,
-    claims: TokenClaims,
-    verify: bool = False,
-) -> Response:
-    """Balance and available balance. With `?verify=true` the balance is also recomputed
-    from the account's postings and `consistent` says whether all agree."""
-    # The hottest read: no session, database or clock dependencies (each costs CPU on
-    # every request); the session check and the read are one statement (one round trip),
-    # which also says whether a card hold on the account has lapsed (released first).
-    db: Database = request.app.state.db
-    now = now_of(request)
-    read = functools.partial(
-        accounts.owned_balance_sync, claims=claims, account_id=account_id, now=now
-    )
-    view = await reads.run(db, read)
-    if view.holds_due:
-        async with db.sessionmaker() as session:
-            await cards.release_due_holds_on_account(session, account_id=account_id, now=now)
-        view = await reads.run(db, read)
-    if not verify:
-        out = BalanceOut(
-            account_id=view.account_id,
-            currency=view.currency,
-            balance=view.balance_minor,
-            available_balance=view.balance_minor - view.held_minor,
-            held=view.held_minor,
-        )
-    else:
-        async with db.sessionmaker() as session:
-            check = await history.check_balance(session, account_id=view.account_id)
-        out = BalanceOut(
-            account_id=view.account_id,
-            currency=view.currency,
-            balance=check.balance_minor,
-            available_balance=check.balance_minor - check.held_minor,
-            held=check.held_minor,
-            computed_balance=check.sum_minor,
-            last_balance_after=check.last_balance_after_minor,
-            consistent=check.consistent,
-        )
-    # Already validated: serialized once, straight to bytes.
-    return Response(out.model_dump_json(), media_type="application/json")

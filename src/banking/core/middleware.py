@@ -7,9 +7,10 @@ request id, after logging the stack trace (and reporting it to Sentry when confi
 
 from __future__ import annotations
 
+import itertools
 import re
+import secrets
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -41,6 +42,42 @@ class BodyTooLarge(Exception):
     pass
 
 
+# Request ids: 32 hex digits, a random per-process prefix and a counter. Unique without a
+# system call per request (uuid4 reads the OS's random source every time).
+_ID_PREFIX = secrets.token_hex(8)
+_ID_COUNTER = itertools.count(1)
+
+
+def new_request_id() -> str:
+    return f"{_ID_PREFIX}{next(_ID_COUNTER):016x}"
+
+
+# The metric series of each (method, route, status) resolved once: `labels()` takes a lock
+# and builds a key on every call.
+_SERIES: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+# Any other method a client invents is counted as OTHER, so it cannot add series.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+
+def _observe(method: str, template: str, status: int, duration: float) -> None:
+    if method not in _METHODS:
+        method = "OTHER"
+    series = _SERIES.get((method, template, status))
+    if series is None:
+        series = (
+            HTTP_REQUESTS.labels(method, template, str(status)),
+            HTTP_LATENCY.labels(method, template),
+        )
+        _SERIES[(method, template, status)] = series
+    series[0].inc()
+    series[1].observe(duration)
+
+
+_WANTED_HEADERS = frozenset(
+    {b"x-request-id", b"content-length", b"content-type", b"transfer-encoding"}
+)
+
+
 def _csp_for(path: str) -> str:
     if path.startswith(("/docs", "/redoc")):
         return DOCS_CSP
@@ -59,11 +96,14 @@ class RequestMiddleware:
             await self.app(scope, receive, send)
             return
 
+        # Only the few headers this middleware reads are decoded.
         headers = {
-            key.decode("latin-1"): value.decode("latin-1") for key, value in scope["headers"]
+            key.decode("latin-1"): value.decode("latin-1")
+            for key, value in scope["headers"]
+            if key in _WANTED_HEADERS
         }
         incoming = headers.get("x-request-id", "")
-        request_id = incoming if _REQUEST_ID.match(incoming) else uuid.uuid4().hex
+        request_id = incoming if _REQUEST_ID.match(incoming) else new_request_id()
         token = set_request_id(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
@@ -132,8 +172,7 @@ class RequestMiddleware:
             duration = time.perf_counter() - started
             route = scope.get("route")
             template = getattr(route, "path", None) or ("static" if status < 400 else "unmatched")
-            HTTP_REQUESTS.labels(method, template, str(status)).inc()
-            HTTP_LATENCY.labels(method, template).observe(duration)
+            _observe(method, template, status, duration)
             state = scope.get("state", {})
             log.info(
                 "request",

@@ -52,6 +52,37 @@ def _response(result: payments.MovementResponse) -> Response:
 
 
 @router.post(
+    "/transfers",
+    status_code=201,
+    response_model=TransferOut,
+    responses=_DECLINES,
+    dependencies=[MoneyLimit],
+)
+async def create_transfer(
+    body: TransferIn,
+    user: CurrentUser,
+    request: Request,
+    idempotency_key: IdempotencyKeyHeader = None,
+) -> Response:
+    """Move money from one of your accounts to another of yours (`target_account_id`) or
+    to anyone's (`target_account_number`), in the same currency.
+
+    The `Idempotency-Key` header is required: a retry with the same key and body returns
+    the original answer with `Idempotent-Replayed: true` and never moves money twice.
+    """
+    key = validate_key(idempotency_key, required=True)
+    assert key is not None
+    result = await payments.transfer(
+        request.app.state.db,
+        principal=user,
+        request=body,
+        idempotency_key=key,
+        client=client_info_of(request),
+    )
+    return _response(result)
+
+
+@router.post(
     "/accounts/{account_id}/deposits",
     status_code=201,
     response_model=EntryOut,
@@ -98,37 +129,6 @@ async def withdraw(
         account_id=account_id,
         request=body,
         idempotency_key=validate_key(idempotency_key, required=False),
-        client=client_info_of(request),
-    )
-    return _response(result)
-
-
-@router.post(
-    "/transfers",
-    status_code=201,
-    response_model=TransferOut,
-    responses=_DECLINES,
-    dependencies=[MoneyLimit],
-)
-async def create_transfer(
-    body: TransferIn,
-    user: CurrentUser,
-    request: Request,
-    idempotency_key: IdempotencyKeyHeader = None,
-) -> Response:
-    """Move money from one of your accounts to another of yours (`target_account_id`) or
-    to anyone's (`target_account_number`), in the same currency.
-
-    The `Idempotency-Key` header is required: a retry with the same key and body returns
-    the original answer with `Idempotent-Replayed: true` and never moves money twice.
-    """
-    key = validate_key(idempotency_key, required=True)
-    assert key is not None
-    result = await payments.transfer(
-        request.app.state.db,
-        principal=user,
-        request=body,
-        idempotency_key=key,
         client=client_info_of(request),
     )
     return _response(result)
