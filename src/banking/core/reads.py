@@ -25,33 +25,54 @@ from sqlalchemy import create_engine
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 
 from banking.core.db import Database, configure_sqlite
 
 T = TypeVar("T")
+# PostgreSQL connections for short reads: they are held for one round trip each.
+READ_POOL_MAX = 8
 
 
 class Reader:
-    """PostgreSQL: autocommit reads on the application's pool."""
-
-    def __init__(self, db: Database) -> None:
-        self.db = db
+    """Where short reads run: one per database (see `reader_for`)."""
 
     async def run(self, fn: Callable[[Connection], T]) -> T:
-        async with self.db.engine.connect() as connection:
-            await connection.execution_options(isolation_level="AUTOCOMMIT")
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        raise NotImplementedError
+
+
+class PostgresReader(Reader):
+    """PostgreSQL: a small pool of its own whose connections are always in autocommit
+    mode, so that no isolation level is set and reset around every read."""
+
+    def __init__(self, db: Database) -> None:
+        settings = db.settings
+        self.async_engine: AsyncEngine = create_async_engine(
+            settings.database_url,
+            pool_size=max(2, min(settings.db_pool_size, READ_POOL_MAX)),
+            max_overflow=0,
+            pool_recycle=1800,
+            hide_parameters=True,
+            isolation_level="AUTOCOMMIT",
+            connect_args={"timeout": settings.db_connect_timeout_s},
+        )
+
+    async def run(self, fn: Callable[[Connection], T]) -> T:
+        async with self.async_engine.connect() as connection:
             return await connection.run_sync(fn)
 
     async def close(self) -> None:
-        return None
+        await self.async_engine.dispose()
 
 
 class SqliteReader(Reader):
     """SQLite: inline autocommit reads, one connection per thread (see the module docstring)."""
 
     def __init__(self, db: Database) -> None:
-        super().__init__(db)
         settings = db.settings
         url = make_url(settings.database_url).set(drivername="sqlite+pysqlite")
         self.engine: Engine = create_engine(
@@ -108,7 +129,7 @@ _READERS: weakref.WeakKeyDictionary[Database, Reader] = weakref.WeakKeyDictionar
 def reader_for(db: Database) -> Reader:
     reader = _READERS.get(db)
     if reader is None:
-        reader = SqliteReader(db) if db.is_sqlite else Reader(db)
+        reader = SqliteReader(db) if db.is_sqlite else PostgresReader(db)
         _READERS[db] = reader
     return reader
 
