@@ -28,6 +28,7 @@ from banking.core.deps import AppSettings, Client, DbSession, Now, now_of
 from banking.core.ratelimit import rate_limit
 from banking.core.schemas import Page
 from banking.identity.deps import CurrentUser, TokenClaims
+from banking.identity.service import Principal
 from banking.ledger import history
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -107,13 +108,9 @@ async def list_accounts(
     )
 
 
-@router.get(
-    "/accounts/lookup",
-    response_model=LookupOut,
-    dependencies=[rate_limit("lookup", per="user")],
-)
+@router.get("/accounts/lookup", response_model=LookupOut)
 async def lookup_account(
-    user: CurrentUser,
+    user: Annotated[Principal, rate_limit("lookup", per="user")],
     session: DbSession,
     number: Annotated[AccountNumber, Query(description="The payee's 12-digit account number.")],
 ) -> LookupOut:

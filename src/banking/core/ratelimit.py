@@ -5,10 +5,11 @@ notation (`10/minute`, `5 per 30 seconds`). Counters live in memory (one process
 Redis when `REDIS_URL` is set, so several API processes share them. The moving-window
 strategy means a burst at the edge of a minute cannot double the allowance.
 
-Routes opt in with a dependency:
+Routes opt in with a dependency; a per-user limit also authenticates the caller and
+gives the route its principal (one dependency for both):
 
     @router.post("/login", dependencies=[RateLimit("login")])
-    @router.post("/transfers", dependencies=[rate_limit("money", per="user")])
+    async def transfer(user: Annotated[Principal, rate_limit("money", per="user")]): ...
 
 A refused request is a 429 problem+json (`rate_limited`) with a `Retry-After` header.
 `RATE_LIMITS_ENABLED=false` turns every limit off (load tests, benchmarks). When the
@@ -119,21 +120,24 @@ def _client_ip(request: Request) -> str:
 def rate_limit(name: str, *, per: Per = "ip") -> Any:
     """A dependency that counts the request against the named limit, per IP or per user.
 
-    `per="user"` authenticates the caller (the same cached dependency the route uses), so
-    an unauthenticated request is refused with 401 before it is counted.
+    `per="user"` authenticates the caller first, so an unauthenticated request is refused
+    with 401 before it is counted, and the dependency's value is the caller's `Principal`
+    (the route takes it instead of `CurrentUser`, not as well: that would check twice).
     """
     if name not in LIMIT_NAMES:
         raise ValueError(f"unknown rate limit {name!r}; known: {', '.join(LIMIT_NAMES)}")
-    check: Callable[..., Coroutine[Any, Any, None]]
+    check: Callable[..., Coroutine[Any, Any, Any]]
     if per == "user":
         # Imported here: identity depends on core, not the other way round at import time.
-        from banking.identity.deps import current_principal
+        from banking.identity.deps import authenticate, bearer_scheme
 
-        authenticated = Depends(current_principal)
+        bearer = Depends(bearer_scheme)
 
         # Annotations here are strings resolved in this module's globals, hence `Any`.
-        async def check_user(request: Request, principal: Any = authenticated) -> None:
+        async def check_user(request: Request, credentials: Any = bearer) -> Any:
+            principal = await authenticate(request, credentials)
             await _enforce(request, name, f"user:{principal.user_id}")
+            return principal
 
         check = check_user
     else:

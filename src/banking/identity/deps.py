@@ -17,17 +17,19 @@ from banking.identity import service as identity
 from banking.identity.models import Role
 from banking.identity.service import InsufficientRole, InvalidAccessToken, Principal
 
-_bearer = HTTPBearer(auto_error=False, description="Access token from /v1/auth/login.")
+bearer_scheme = HTTPBearer(auto_error=False, description="Access token from /v1/auth/login.")
 
 
-# Settings and the database come from `request.app.state`, not from dependencies of
-# their own: every dependency FastAPI solves costs CPU on every request of the hot path.
-async def current_claims(
-    request: Request,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+# Settings and the database come from `request.app.state`, and the dependencies are
+# flat (each takes the bearer credentials itself): every dependency FastAPI solves costs
+# CPU on every request of the money hot path.
+Bearer = Annotated[HTTPAuthorizationCredentials | None, Depends(bearer_scheme)]
+
+
+def verified_claims(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
 ) -> AccessClaims:
-    """The bearer token's verified claims, without the session check: for a route that
-    folds `identity.session_checked` into its own statement (one round trip in all)."""
+    """The bearer token's verified claims (signature and lifetime; no database)."""
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise InvalidAccessToken()
     settings: Settings = request.app.state.settings
@@ -36,16 +38,30 @@ async def current_claims(
     return claims
 
 
-TokenClaims = Annotated[AccessClaims, Depends(current_claims)]
-
-
-async def current_principal(request: Request, claims: TokenClaims) -> Principal:
-    # One statement in one hand-off (SQLite) or one round trip (PostgreSQL), on its own
-    # connection: the route's session is not opened unless the route reads through it.
+async def authenticate(
+    request: Request, credentials: HTTPAuthorizationCredentials | None
+) -> Principal:
+    """Verified claims, then the session and current role: one statement in one
+    hand-off (SQLite) or one round trip (PostgreSQL), on a connection of its own: the
+    route's session is not opened unless the route reads through it."""
+    claims = verified_claims(request, credentials)
     db: Database = request.app.state.db
     return await reads.run(
         db, functools.partial(identity.check_session_sync, claims=claims, now=utcnow())
     )
+
+
+async def current_claims(request: Request, credentials: Bearer) -> AccessClaims:
+    """The claims without the session check: for a route that folds
+    `identity.session_checked` into its own statement (one round trip in all)."""
+    return verified_claims(request, credentials)
+
+
+TokenClaims = Annotated[AccessClaims, Depends(current_claims)]
+
+
+async def current_principal(request: Request, credentials: Bearer) -> Principal:
+    return await authenticate(request, credentials)
 
 
 CurrentUser = Annotated[Principal, Depends(current_principal)]

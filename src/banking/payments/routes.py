@@ -14,6 +14,7 @@ from banking.core.errors import PROBLEM_JSON
 from banking.core.idempotency import REPLAYED_HEADER, validate_key
 from banking.core.ratelimit import rate_limit
 from banking.identity.deps import CurrentUser
+from banking.identity.service import Principal
 from banking.ledger.history import Direction, HistoryFilters
 from banking.ledger.models import EntryKind, EntryStatus
 from banking.payments import service as payments
@@ -27,7 +28,8 @@ from banking.payments.schemas import (
     WithdrawalIn,
 )
 
-MoneyLimit = rate_limit("money", per="user")
+# Authenticates, counts the request against the caller's money limit, gives the principal.
+MoneyUser = Annotated[Principal, rate_limit("money", per="user")]
 router = APIRouter(prefix="/v1", tags=["payments"])
 
 IdempotencyKeyHeader = Annotated[
@@ -56,11 +58,10 @@ def _response(result: payments.MovementResponse) -> Response:
     status_code=201,
     response_model=TransferOut,
     responses=_DECLINES,
-    dependencies=[MoneyLimit],
 )
 async def create_transfer(
     body: TransferIn,
-    user: CurrentUser,
+    user: MoneyUser,
     request: Request,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
@@ -87,12 +88,11 @@ async def create_transfer(
     status_code=201,
     response_model=EntryOut,
     responses=_DECLINES,
-    dependencies=[MoneyLimit],
 )
 async def deposit(
     account_id: uuid.UUID,
     body: DepositIn,
-    user: CurrentUser,
+    user: MoneyUser,
     request: Request,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
@@ -113,12 +113,11 @@ async def deposit(
     status_code=201,
     response_model=EntryOut,
     responses=_DECLINES,
-    dependencies=[MoneyLimit],
 )
 async def withdraw(
     account_id: uuid.UUID,
     body: WithdrawalIn,
-    user: CurrentUser,
+    user: MoneyUser,
     request: Request,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
