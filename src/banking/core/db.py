@@ -85,7 +85,7 @@ class FairGate:
     """A first-come, first-served lock usable from any thread.
 
     SQLite allows one writer at a time; in-process writers on different connections (the
-    async engine and the ledger's writer thread) take turns here instead of polling
+    async engine and the ledger's writer) take turns here instead of polling
     SQLite's busy handler, which can starve a waiter under continuous load.
     """
 
@@ -120,7 +120,7 @@ async def acquire_gate(gate: FairGate) -> None:
         raise
 
 
-# Set while a task is inside `write_transaction` on SQLite: the ledger's writer thread
+# Set while a task is inside `write_transaction` on SQLite: the ledger's writer
 # needs the same gate, so waiting for it there would deadlock (it refuses instead).
 IN_WRITE_TRANSACTION: contextvars.ContextVar[bool] = contextvars.ContextVar(
     "in_write_transaction", default=False
@@ -215,7 +215,7 @@ async def write_transaction(session: AsyncSession) -> AsyncIterator[AsyncSession
     db = database_of(session)
     if db.is_sqlite:
         async with db.write_lock:
-            # Take turns with the ledger's writer thread (see FairGate).
+            # Take turns with the ledger's writer (see FairGate).
             await acquire_gate(db.sqlite_gate)
             marker = IN_WRITE_TRANSACTION.set(True)
             try:

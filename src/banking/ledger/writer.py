@@ -6,29 +6,32 @@ transaction and returns only after that transaction committed.
 PostgreSQL: a pooled asyncpg connection runs the function through
 `AsyncConnection.run_sync`; row locks (`SELECT ... FOR UPDATE`) serialise what must be.
 
-SQLite: one dedicated thread owns one stdlib-sqlite3 connection and runs the whole
-function in one hand-off, instead of one thread hand-off per statement through aiosqlite.
-It also shares commits: the jobs waiting in its queue when it starts a transaction (up
-to `ledger_group_commit_max`) each run in their own SAVEPOINT inside one
-`BEGIN IMMEDIATE ... COMMIT`, so one fsync serves many movements (group commit). A job
-that fails is rolled back to its savepoint alone. Every caller is answered only after
-the COMMIT returned (and if the COMMIT fails, every job of the batch fails with it), so
-an acknowledged movement is durable (WAL, `synchronous=FULL`).
+SQLite: one connection, and the jobs run on the event loop itself, in batches (group
+commit): the jobs waiting when a transaction starts (up to `ledger_group_commit_max`)
+each run in their own SAVEPOINT inside one `BEGIN IMMEDIATE ... COMMIT`, so one fsync
+serves many movements. A job that fails is rolled back to its savepoint alone. Only
+BEGIN IMMEDIATE (which may wait for another process's write lock) and COMMIT (the
+fsync) go to a thread; while a batch commits, the loop serves requests and the next
+batch gathers. A job is a few short statements under a write lock already held, so it
+never waits: running it inline costs less than any thread hand-off, and keeps the
+interpreter lock with one thread instead of passing it to and fro. Every caller is
+answered only after the COMMIT returned (and if the COMMIT fails, every job of the
+batch fails with it), so an acknowledged movement is durable (WAL, `synchronous=FULL`).
 
 Other SQLite writers in the process (sign-up, login, ...) use the async engine; the
-writer thread and they take turns through `Database.sqlite_gate`, a first-come,
+ledger's writer and they take turns through `Database.sqlite_gate`, a first-come,
 first-served lock, so neither can starve the other into "database is locked".
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
-import queue
-import threading
 import time
 import weakref
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -38,7 +41,7 @@ from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.pool import StaticPool
 
-from banking.core.db import IN_WRITE_TRANSACTION, Database, configure_sqlite
+from banking.core.db import IN_WRITE_TRANSACTION, Database, acquire_gate, configure_sqlite
 from banking.core.logging import get_logger
 
 T = TypeVar("T")
@@ -77,36 +80,27 @@ class Writer:
 class _Job:
     fn: Callable[[Connection], Any]
     future: asyncio.Future[Any]
-    loop: asyncio.AbstractEventLoop
-
-
-def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None) -> None:
-    # The waiting request may have been cancelled (client gone); its job still committed.
-    if future.done():
-        return
-    if error is not None:
-        future.set_exception(error)
-    else:
-        future.set_result(value)
 
 
 class SqliteWriter(Writer):
-    """SQLite: one thread, one connection, group commit (see the module docstring)."""
+    """SQLite: one connection, jobs run on the event loop, group commit (module docstring)."""
 
     def __init__(self, db: Database) -> None:
         super().__init__(db)
         self.batch_max = db.settings.ledger_group_commit_max
-        self._queue: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
-        self._thread: threading.Thread | None = None
-        self._start_lock = threading.Lock()
+        self._pending: collections.deque[_Job] = collections.deque()
+        self._wakeup: asyncio.Event | None = None
+        self._pump: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = False
         self._engine: Engine | None = None
+        self._connection: Connection | None = None
+        # BEGIN IMMEDIATE (which may wait for another process's write lock) and COMMIT
+        # (the fsync) run here, off the event loop.
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="ledger-commit")
 
-    def _ensure_started(self) -> None:
-        if self._thread is not None:
-            return
-        with self._start_lock:
-            if self._thread is not None:
-                return
+    def _connect(self) -> Connection:
+        if self._connection is None:
             url = make_url(self.db.settings.database_url).set(drivername="sqlite+pysqlite")
             engine = create_engine(
                 url,
@@ -115,71 +109,82 @@ class SqliteWriter(Writer):
                     "timeout": self.db.settings.db_busy_timeout_ms / 1000,
                     "check_same_thread": False,
                 },
+                hide_parameters=True,
             )
             configure_sqlite(engine, self.db.settings.db_busy_timeout_ms)
             self._engine = engine
-            self._thread = threading.Thread(
-                target=self._serve, args=(engine,), name="ledger-writer", daemon=True
-            )
-            self._thread.start()
+            self._connection = engine.connect().execution_options(sqlite_immediate=True)
+        return self._connection
+
+    def _ensure_pump(self) -> asyncio.Event:
+        loop = asyncio.get_running_loop()
+        if self._loop is not loop:
+            if self._loop is not None and self._loop.is_running():
+                raise RuntimeError("the ledger's SQLite writer serves one event loop")
+            # First use, or the loop it served has ended (a CLI command, a test runner).
+            self._loop = loop
+            self._wakeup = asyncio.Event()
+            self._pump = None
+        if self._pump is None or self._pump.done():
+            self._pump = loop.create_task(self._serve(), name="ledger-writer")
+        assert self._wakeup is not None
+        return self._wakeup
 
     async def run(self, fn: Callable[[Connection], T]) -> T:
         if IN_WRITE_TRANSACTION.get():
             raise RuntimeError(
                 "the ledger runs its own transaction: call it outside write_transaction"
             )
-        self._ensure_started()
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[T] = loop.create_future()
-        self._queue.put(_Job(fn, future, loop))
+        if self._closing:
+            raise RuntimeError("the ledger's writer is closed")
+        wakeup = self._ensure_pump()
+        future: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append(_Job(fn, future))
+        wakeup.set()
         return await future
 
-    def _serve(self, engine: Engine) -> None:
-        with engine.connect() as raw:
-            connection = raw.execution_options(sqlite_immediate=True)
-            while True:
-                job = self._queue.get()
-                if job is None:
-                    return
-                batch = [job]
-                stop = False
-                while len(batch) < self.batch_max:
-                    try:
-                        more = self._queue.get_nowait()
-                    except queue.Empty:
-                        break
-                    if more is None:
-                        stop = True
-                        break
-                    batch.append(more)
-                self._run_batch(connection, batch)
-                if stop:
-                    return
+    async def _serve(self) -> None:
+        assert self._wakeup is not None
+        while True:
+            await self._wakeup.wait()
+            self._wakeup.clear()
+            while self._pending:
+                batch = [
+                    self._pending.popleft() for _ in range(min(self.batch_max, len(self._pending)))
+                ]
+                await self._run_batch(batch)
+            if self._closing:
+                return
 
-    def _run_batch(self, connection: Connection, batch: list[_Job]) -> None:
+    async def _run_batch(self, batch: list[_Job]) -> None:
+        loop = asyncio.get_running_loop()
+        connection = self._connect()
         outcomes: list[tuple[Any, BaseException | None]] = []
         gate = self.db.sqlite_gate
-        gate.acquire()
+        await acquire_gate(gate)
         started = time.perf_counter()
         try:
-            transaction = connection.begin()
+            transaction = await loop.run_in_executor(self._io, connection.begin)
             try:
+                # The jobs run here, on the event loop: each is a few short statements
+                # under the write lock this transaction holds, so nothing waits; handing
+                # every job to a thread would cost more than the job itself.
                 for job in batch:
                     savepoint = connection.begin_nested()
                     try:
                         value = job.fn(connection)
-                    except BaseException as exc:
+                    except Exception as exc:
                         savepoint.rollback()
                         outcomes.append((None, exc))
                     else:
                         savepoint.commit()
                         outcomes.append((value, None))
-                transaction.commit()
+                await loop.run_in_executor(self._io, transaction.commit)
             except BaseException:
                 with contextlib.suppress(Exception):
-                    transaction.rollback()
+                    await loop.run_in_executor(self._io, transaction.rollback)
                 raise
-        except BaseException as exc:
+        except Exception as exc:
             log.error("ledger_batch_failed", error_type=type(exc).__name__, jobs=len(batch))
             outcomes = [(None, exc) for _ in batch]
         finally:
@@ -187,14 +192,25 @@ class SqliteWriter(Writer):
         BATCH_SIZE.observe(len(batch))
         BATCH_SECONDS.observe(time.perf_counter() - started)
         for job, (value, error) in zip(batch, outcomes, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, value, error)
+            # The waiting request may have been cancelled (client gone); its job committed.
+            if job.future.done():
+                continue
+            if error is not None:
+                job.future.set_exception(error)
+            else:
+                job.future.set_result(value)
 
     async def close(self) -> None:
-        thread = self._thread
-        if thread is None:
-            return
-        self._queue.put(None)
-        await asyncio.to_thread(thread.join, 30)
+        self._closing = True
+        pump = self._pump
+        if pump is not None and self._loop is asyncio.get_running_loop():
+            assert self._wakeup is not None
+            self._wakeup.set()
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait_for(pump, 30)
+        await asyncio.to_thread(self._io.shutdown, True)
+        if self._connection is not None:
+            self._connection.close()
         if self._engine is not None:
             self._engine.dispose()
 
