@@ -1,11 +1,15 @@
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import httpx
 import pytest
+from fastapi import FastAPI
 
 from banking.accounts import numbers
+from banking.core.db import utcnow
+from tests.cards_support import approved, funded_card
 from tests.factories import make_member, open_account
 
 
@@ -239,6 +243,40 @@ class TestBalances:
             "last_balance_after": 12_345,
             "consistent": True,
         }
+
+    async def test_all_balances_of_a_member_without_accounts_is_an_empty_list(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        member = await make_member(client)
+        response = await client.get("/v1/balances", headers=member.headers)
+        assert response.status_code == 200
+        assert response.json()["items"] == []
+
+    async def test_all_balances_need_a_live_session(self, client: httpx.AsyncClient) -> None:
+        member = await make_member(client)
+        await open_account(client, member, balance_minor=100)
+        assert (await client.post("/v1/auth/logout", headers=member.headers)).status_code == 204
+        response = await client.get("/v1/balances", headers=member.headers)
+        assert response.status_code == 401
+        assert response.json()["code"] == "invalid_token"
+
+    async def test_all_balances_release_lapsed_card_holds_first(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        account, card = await funded_card(client, member)
+        start = utcnow()
+        app.state.clock = lambda: start
+        await approved(client, card, 30_00)
+        held = (await client.get("/v1/balances", headers=member.headers)).json()["items"]
+        assert [(item["balance"], item["held"]) for item in held] == [(100_00, 30_00)]
+        later = start + dt.timedelta(days=7)
+        app.state.clock = lambda: later
+        response = await client.get("/v1/balances", headers=member.headers)
+        assert [
+            (item["account_id"], item["available_balance"], item["held"])
+            for item in (response.json()["items"])
+        ] == [(account["id"], 100_00, 0)]
 
     async def test_all_balances_are_listed_together(self, client: httpx.AsyncClient) -> None:
         member = await make_member(client)

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from banking.core.logging import REDACTED, redact
+from banking.core.logging import REDACTED, redact, redact_value
+from banking.core.middleware import _REQUEST_ID, new_request_id
 
 
 def test_secret_fields_are_redacted_at_any_depth() -> None:
@@ -34,3 +35,12 @@ def test_card_numbers_and_bearer_tokens_in_free_text_are_masked() -> None:
     assert "4111" not in out["event"]
     assert "eyJ" not in out["event"]
     assert "then" in out["event"]
+
+
+def test_generated_request_ids_are_unique_valid_and_never_redacted() -> None:
+
+    ids = [new_request_id() for _ in range(5000)]
+    assert len(set(ids)) == len(ids)
+    for request_id in ids:
+        assert _REQUEST_ID.match(request_id)
+        assert redact_value(request_id) == request_id

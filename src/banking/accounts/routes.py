@@ -23,7 +23,7 @@ from banking.accounts.schemas import (
 )
 from banking.cards import service as cards
 from banking.core import reads
-from banking.core.db import Database, utcnow
+from banking.core.db import Database
 from banking.core.deps import AppSettings, Client, DbSession, Now, now_of
 from banking.core.ratelimit import rate_limit
 from banking.core.schemas import Page
@@ -120,15 +120,25 @@ async def lookup_account(
 
 
 @router.get("/balances", response_model=BalancesOut)
-async def balances(user: CurrentUser, session: DbSession, now: Now) -> BalancesOut:
+async def balances(request: Request, claims: TokenClaims) -> Response:
     """Every one of your accounts' balances, read together in one consistent snapshot."""
-    await cards.release_due_holds_of_owner(session, owner_id=user.user_id, now=now)
-    rows = await accounts.list_accounts(session, principal=user)
-    return BalancesOut(
+    # Like the single balance: the session check and the read are one statement; lapsed
+    # card holds are released first, then the snapshot is read again.
+    db: Database = request.app.state.db
+    now = now_of(request)
+    read = functools.partial(accounts.owned_balances_sync, claims=claims, now=now)
+    view = await reads.run(db, read)
+    if view.holds_due:
+        async with db.sessionmaker() as session:
+            await cards.release_due_holds_of_owner(
+                session, owner_id=view.principal.user_id, now=now
+            )
+        view = await reads.run(db, read)
+    out = BalancesOut(
         items=[
             BalancesItem(
-                account_id=row.id,
-                number=row.number or "",
+                account_id=row.account_id,
+                number=row.number,
                 type=row.type,
                 status=row.status,
                 currency=row.currency,
@@ -136,10 +146,11 @@ async def balances(user: CurrentUser, session: DbSession, now: Now) -> BalancesO
                 available_balance=row.balance_minor - row.held_minor,
                 held=row.held_minor,
             )
-            for row in rows
+            for row in view.rows
         ],
-        as_of=utcnow(),
+        as_of=now,
     )
+    return Response(out.model_dump_json(), media_type="application/json")
 
 
 @router.get("/accounts/{account_id}", response_model=AccountOut)

@@ -245,6 +245,76 @@ _OWNED_BALANCE = (
 )
 
 
+# Every account of the session's user, with the session check, in one statement: one
+# snapshot (a single statement sees one state of the database on both engines).
+_OWNED_BALANCES = (
+    select(
+        *identity.SESSION_STATE,
+        ACCOUNT.c.id,
+        ACCOUNT.c.number,
+        ACCOUNT.c.type,
+        ACCOUNT.c.status,
+        ACCOUNT.c.currency,
+        ACCOUNT.c.balance_minor,
+        ACCOUNT.c.held_minor,
+        _HOLDS_DUE,
+    )
+    .select_from(
+        identity.SESSION_FROM.outerjoin(
+            ACCOUNT,
+            and_(
+                ACCOUNT.c.owner_id == identity.SESSION_STATE_OWNER,
+                ACCOUNT.c.is_internal.is_(False),
+            ),
+        )
+    )
+    .where(*identity.SESSION_WHERE)
+    .order_by(ACCOUNT.c.created_at, ACCOUNT.c.id)
+)
+
+
+@dataclass(frozen=True, slots=True)
+class BalancesRow:
+    account_id: uuid.UUID
+    number: str
+    type: str
+    status: str
+    currency: str
+    balance_minor: int
+    held_minor: int
+
+
+@dataclass(frozen=True, slots=True)
+class BalancesView:
+    principal: Principal
+    rows: list[BalancesRow]
+    holds_due: bool
+
+
+def owned_balances_sync(
+    connection: Connection, claims: AccessClaims, *, now: dt.datetime
+) -> BalancesView:
+    """The session check and all the caller's balances in one statement (401 when the
+    session is no longer good); `holds_due` says whether a card hold has lapsed."""
+    params = {**identity.session_params(claims), "now": now}
+    rows = connection.execute(_OWNED_BALANCES, params).all()
+    principal = identity.session_checked(claims, rows[0] if rows else None, now=now)
+    accounts = [
+        BalancesRow(
+            row.id,
+            row.number or "",
+            row.type,
+            row.status,
+            row.currency,
+            row.balance_minor,
+            row.held_minor,
+        )
+        for row in rows
+        if row.id is not None
+    ]
+    return BalancesView(principal, accounts, any(bool(row.holds_due) for row in rows))
+
+
 @dataclass(frozen=True, slots=True)
 class BalanceView:
     account_id: uuid.UUID
