@@ -27,10 +27,12 @@ from banking.core.deps import AppSettings, Client, DbSession, Now
 from banking.core.errors import PROBLEM_JSON, DomainError
 from banking.core.idempotency import REPLAYED_HEADER, validate_key
 from banking.core.pagination import Pagination
+from banking.core.ratelimit import RateLimit
 from banking.identity.deps import AdminUser, CurrentUser
 
 router = APIRouter(prefix="/v1", tags=["cards"])
-network_router = APIRouter(prefix="/v1", tags=["card network"])
+# Counted per client address before the key is checked, so guessing the key is limited too.
+network_router = APIRouter(prefix="/v1", tags=["card network"], dependencies=[RateLimit("network")])
 
 
 class InvalidNetworkKey(DomainError):

@@ -95,6 +95,7 @@ class Settings(BaseSettings):
     rate_limit_refresh: str = "30/minute"
     rate_limit_money: str = "120/minute"
     rate_limit_lookup: str = "30/minute"
+    rate_limit_network: str = "6000/minute"
     # Namespace of the counters in Redis, so several deployments can share one server.
     rate_limit_key_prefix: str = Field(default="banking", pattern=r"^[A-Za-z0-9:_.-]{1,64}$")
 
@@ -116,6 +117,7 @@ class Settings(BaseSettings):
         "rate_limit_refresh",
         "rate_limit_money",
         "rate_limit_lookup",
+        "rate_limit_network",
     )
     @classmethod
     def _rate_limit_notation(cls, value: str) -> str:
