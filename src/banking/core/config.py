@@ -81,6 +81,9 @@ class Settings(BaseSettings):
     max_balance_minor: int = Field(default=10**13, ge=1, le=10**15)
     daily_outgoing_limit_minor: int = Field(default=50_000_000, ge=1, le=10**15)
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=24 * 3600)
+    # How often each API process deletes expired idempotency records; 0: never (then run
+    # `banking idempotency purge` on a schedule).
+    idempotency_purge_interval_s: int = Field(default=300, ge=0)
     # SQLite: how many queued movements may share one COMMIT (group commit).
     ledger_group_commit_max: int = Field(default=64, ge=1, le=1024)
 
