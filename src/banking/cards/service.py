@@ -679,12 +679,16 @@ def _authorize_sync(
             decline = DAILY_LIMIT
         else:
             refused = holds.check_sync(
-                account, amount_minor=request.amount, currency=request.currency, limits=limits
+                account,
+                amount_minor=request.amount,
+                currency=request.currency,
+                limits=limits,
+                today=now.date(),
             )
             if refused is not None:
                 decline = refused.reason
             else:
-                holds.place_sync(connection, account, request.amount)
+                holds.place_sync(connection, account, request.amount, today=now.date())
     authorization_id = new_id()
     approved = decline is None
     connection.execute(
@@ -801,6 +805,7 @@ def _capture_sync(
         currency=row.currency,
         limits=ledger.Limits.from_settings(settings),
         now=now,
+        placed_on=row.created_at.date(),
         description=f"Card payment: {row.merchant_name}"[:140],
         idempotency_key=key,
     )
@@ -902,7 +907,13 @@ def _void_sync(
     row = _open_authorization_sync(connection, authorization_id, now=now, client=client)
     if isinstance(row, _Failure):
         return row
-    holds.release_sync(connection, row.account_id, row.amount_minor)
+    holds.release_sync(
+        connection,
+        row.account_id,
+        row.amount_minor,
+        uncount_minor=row.amount_minor if row.created_at.date() == now.date() else 0,
+        today=now.date(),
+    )
     connection.execute(
         update(AUTHORIZATION)
         .where(AUTHORIZATION.c.id == authorization_id)
@@ -980,6 +991,7 @@ def _expire_sync(
             AUTHORIZATION.c.account_id,
             AUTHORIZATION.c.card_id,
             AUTHORIZATION.c.amount_minor,
+            AUTHORIZATION.c.created_at,
         )
         .where(
             where,
@@ -990,11 +1002,21 @@ def _expire_sync(
         .limit(limit)
         .with_for_update()
     ).all()
+    today = now.date()
     per_account: dict[uuid.UUID, int] = {}
+    placed_today: dict[uuid.UUID, int] = {}
     for row in rows:
         per_account[row.account_id] = per_account.get(row.account_id, 0) + row.amount_minor
+        if row.created_at.date() == today:
+            placed_today[row.account_id] = placed_today.get(row.account_id, 0) + row.amount_minor
     for account_id in sorted(per_account):
-        holds.release_sync(connection, account_id, per_account[account_id])
+        holds.release_sync(
+            connection,
+            account_id,
+            per_account[account_id],
+            uncount_minor=placed_today.get(account_id, 0),
+            today=today,
+        )
     if rows:
         connection.execute(
             update(AUTHORIZATION)
