@@ -20,7 +20,7 @@ from starlette.types import Receive, Scope, Send
 
 from banking import __version__
 from banking.audit import sealer as audit_sealer
-from banking.core import ratelimit, reads
+from banking.core import idempotency_purge, ratelimit, reads
 from banking.core.config import Settings, get_settings
 from banking.core.db import Database, utcnow
 from banking.core.errors import install_error_handlers
@@ -133,8 +133,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.clock = utcnow
-    app.state.startup_hooks = [ratelimit.install, audit_sealer.start]
-    app.state.shutdown_hooks = [audit_sealer.stop, ratelimit.close, reads.stop]
+    app.state.startup_hooks = [ratelimit.install, audit_sealer.start, idempotency_purge.start]
+    app.state.shutdown_hooks = [
+        idempotency_purge.stop,
+        audit_sealer.stop,
+        ratelimit.close,
+        reads.stop,
+    ]
     install_error_handlers(app)
     install_openapi(app)
 

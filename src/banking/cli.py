@@ -30,8 +30,10 @@ app.add_typer(users_app, name="users")
 app.add_typer(statements_app, name="statements")
 cards_app = typer.Typer(help="Debit cards and their data vault.", no_args_is_help=True)
 holds_app = typer.Typer(help="Card holds on accounts.", no_args_is_help=True)
+idempotency_app = typer.Typer(help="Stored Idempotency-Key answers.", no_args_is_help=True)
 app.add_typer(cards_app, name="cards")
 app.add_typer(holds_app, name="holds")
+app.add_typer(idempotency_app, name="idempotency")
 
 console = Console(soft_wrap=True)
 err = Console(stderr=True, soft_wrap=True)
@@ -327,6 +329,17 @@ def holds_expire() -> None:
 
     released = run_with_database(lambda db: cards.expire_all_due(db, now=utcnow()))
     console.print(f"released {released} expired hold(s)")
+
+
+@idempotency_app.command("purge")
+def idempotency_purge() -> None:
+    """Delete every idempotency record older than IDEMPOTENCY_TTL_S, in small batches
+    (API processes also do it every IDEMPOTENCY_PURGE_INTERVAL_S)."""
+    from banking.core import idempotency_purge as purge
+    from banking.core.db import utcnow
+
+    deleted = run_with_database(lambda db: purge.purge_expired(db, now=utcnow()))
+    console.print(f"deleted {deleted} expired idempotency record(s)")
 
 
 ADMIN_PASSWORD_ENV = "BANKING_ADMIN_PASSWORD"

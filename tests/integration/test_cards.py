@@ -21,6 +21,7 @@ from banking.accounts.models import Account
 from banking.app import create_app
 from banking.audit.models import AuditEvent
 from banking.cards import service as cards
+from banking.cards.models import Card, CardAuthorization
 from banking.cards.vault import Vault, VaultKey, luhn_valid
 from banking.core.db import Database, utcnow
 from banking.ledger.verify import verify_ledger
@@ -778,3 +779,347 @@ class TestKeyRotation:
             body = (await authorize(http, second, 1_00)).json()
             assert body["card_id"] == second["id"]
             assert body["decline_reason"] == "cvv_mismatch"
+
+
+def _wrong_cvv(card: dict[str, Any]) -> str:
+    return "000" if card["cvv"] != "000" else "111"
+
+
+async def _card_row(app: FastAPI, card_id: str) -> dict[str, Any]:
+    async with app.state.db.sessionmaker() as session:
+        row = (
+            await session.execute(
+                select(
+                    Card.status, Card.frozen_by_admin, Card.frozen_reason, Card.cvv_failures
+                ).where(Card.id == uuid.UUID(card_id))
+            )
+        ).one()
+    return dict(row._mapping)
+
+
+class TestWrongCvvCounter:
+    async def test_consecutive_wrong_cvvs_freeze_the_card_until_an_admin_unfreezes_it(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        admin = await make_staff(client, app, "admin")
+        _, card = await funded_card(client, member)
+        wrong = _wrong_cvv(card)
+        for attempt in range(3):
+            body = (await authorize(client, card, 1_00, cvv=wrong)).json()
+            # Each wrong CVV, the last one included, is declined and recorded as such.
+            assert (body["status"], body["decline_reason"]) == ("declined", "cvv_mismatch")
+            shown = (await client.get(f"/v1/cards/{card['id']}", headers=member.headers)).json()
+            assert shown["status"] == ("frozen" if attempt == 2 else "active")
+        assert shown["frozen_by_admin"] is True
+        assert shown["frozen_reason"] == "cvv_attempts_exceeded"
+        # The right CVV no longer helps, and is not even checked.
+        blocked = (await authorize(client, card, 1_00)).json()
+        assert (blocked["status"], blocked["decline_reason"]) == (
+            "declined",
+            "cvv_attempts_exceeded",
+        )
+        assert (await _card_row(app, card["id"]))["cvv_failures"] == 3
+        refused = await client.post(f"/v1/cards/{card['id']}/unfreeze", headers=member.headers)
+        assert refused.status_code == 409
+        assert refused.json()["code"] == "card_frozen_by_admin"
+        history = await _history(client, member, card["id"], status="declined")
+        assert [item["decline_reason"] for item in history] == [
+            "cvv_attempts_exceeded",
+            "cvv_mismatch",
+            "cvv_mismatch",
+            "cvv_mismatch",
+        ]
+        frozen = [
+            json.loads(event.details)
+            for event in await _audit_events(app)
+            if event.event_type == "card.frozen"
+        ]
+        assert frozen == [{"by_admin": False, "reason": "cvv_attempts_exceeded", "cvv_failures": 3}]
+
+        lifted = await client.post(f"/v1/admin/cards/{card['id']}/unfreeze", headers=admin.headers)
+        assert lifted.status_code == 200
+        assert (lifted.json()["status"], lifted.json()["frozen_reason"]) == ("active", None)
+        assert (await _card_row(app, card["id"]))["cvv_failures"] == 0
+        # The count starts again from zero.
+        for _ in range(2):
+            await authorize(client, card, 1_00, cvv=wrong)
+        assert (await authorize(client, card, 1_00)).json()["status"] == "approved"
+
+    async def test_a_correct_cvv_resets_the_count(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        _, card = await funded_card(client, member)
+        wrong = _wrong_cvv(card)
+        for _ in range(2):
+            await authorize(client, card, 1_00, cvv=wrong)
+        # Right CVV, declined for another reason: the CVV still counts as verified.
+        assert (await authorize(client, card, 1_000_00)).json()["decline_reason"] == (
+            "insufficient_funds"
+        )
+        assert (await _card_row(app, card["id"]))["cvv_failures"] == 0
+        for _ in range(2):
+            await authorize(client, card, 1_00, cvv=wrong)
+        assert (await _card_row(app, card["id"]))["status"] == "active"
+        await authorize(client, card, 1_00, cvv=wrong)
+        assert (await _card_row(app, card["id"]))["frozen_reason"] == "cvv_attempts_exceeded"
+
+    async def test_a_replayed_wrong_cvv_counts_once_and_other_declines_do_not_count(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        _, card = await funded_card(client, member)
+        wrong = _wrong_cvv(card)
+        for _ in range(3):
+            response = await authorize(client, card, 1_00, cvv=wrong, key="same-attempt")
+            assert response.json()["decline_reason"] == "cvv_mismatch"
+        await authorize(client, card, 1_00, cvv=wrong, exp_month=card["exp_month"] % 12 + 1)
+        assert (await _card_row(app, card["id"]))["cvv_failures"] == 1
+
+    async def test_a_frozen_card_does_not_count_wrong_cvvs(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        _, card = await funded_card(client, member)
+        await client.post(f"/v1/cards/{card['id']}/freeze", headers=member.headers)
+        for _ in range(4):
+            body = (await authorize(client, card, 1_00, cvv=_wrong_cvv(card))).json()
+            assert body["decline_reason"] == "card_frozen"
+        row = await _card_row(app, card["id"])
+        assert (row["frozen_reason"], row["cvv_failures"]) == ("owner", 0)
+
+    @pytest.mark.parametrize("settings_overrides", [{"card_cvv_max_failures": 1}], indirect=True)
+    async def test_the_number_of_failures_is_a_setting(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        _, card = await funded_card(client, member)
+        await authorize(client, card, 1_00, cvv=_wrong_cvv(card))
+        assert (await _card_row(app, card["id"]))["frozen_reason"] == "cvv_attempts_exceeded"
+
+    async def test_concurrent_wrong_cvvs_freeze_the_card_after_exactly_the_limit(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        account, card = await funded_card(client, member)
+        wrong = _wrong_cvv(card)
+        attempts = [authorize(client, card, 1_00, cvv=wrong) for _ in range(12)]
+        attempts += [authorize(client, card, 1_00) for _ in range(4)]
+        responses = await asyncio.gather(*attempts)
+        assert all(response.status_code == 201 for response in responses)
+        reasons = [response.json()["decline_reason"] for response in responses]
+        # However they interleave, exactly three wrong CVVs are checked before the freeze;
+        # everything after it is declined without checking the CVV.
+        assert reasons.count("cvv_mismatch") == 3
+        assert set(reasons) <= {None, "cvv_mismatch", "cvv_attempts_exceeded"}
+        row = await _card_row(app, card["id"])
+        assert (row["status"], row["frozen_reason"]) == ("frozen", "cvv_attempts_exceeded")
+        assert row["cvv_failures"] == 3
+        frozen = [event for event in await _audit_events(app) if event.event_type == "card.frozen"]
+        assert len(frozen) == 1
+        money = await balance(client, member, account["id"])
+        assert money["held"] == 1_00 * reasons.count(None)
+        async with app.state.db.sessionmaker() as session:
+            assert (await verify_ledger(session)).ok
+
+
+DAILY_100 = [{"daily_outgoing_limit_minor": 100_00}]
+
+
+async def _capture(client: httpx.AsyncClient, authorization_id: str, amount: int) -> None:
+    response = await client.post(
+        f"/v1/card-authorizations/{authorization_id}/capture",
+        json={"amount": amount},
+        headers=NETWORK,
+    )
+    assert response.status_code == 200, response.text
+
+
+class TestDailyOutgoingLimit:
+    @pytest.mark.parametrize("settings_overrides", DAILY_100, indirect=True)
+    async def test_holds_count_toward_the_accounts_daily_outgoing_limit(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        account, card = await funded_card(client, member, balance_minor=500_00)
+        await approved(client, card, 60_00)
+        over = (await authorize(client, card, 40_01)).json()
+        assert (over["status"], over["decline_reason"]) == ("declined", "daily_limit_exceeded")
+        withdrawal = await client.post(
+            f"/v1/accounts/{account['id']}/withdrawals",
+            json={"amount": 40_01},
+            headers=member.headers,
+        )
+        assert withdrawal.status_code == 409
+        assert withdrawal.json()["code"] == "daily_limit_exceeded"
+        await approved(client, card, 40_00)
+        money = await balance(client, member, account["id"])
+        assert (money["balance"], money["held"]) == (500_00, 100_00)
+        declines = [
+            json.loads(event.details)
+            for event in await _audit_events(app)
+            if event.event_type == "card.authorization" and event.outcome == "declined"
+        ]
+        assert [details["reason"] for details in declines] == ["daily_limit_exceeded"]
+
+    @pytest.mark.parametrize("settings_overrides", DAILY_100, indirect=True)
+    async def test_a_capture_does_not_count_twice_and_a_partial_one_frees_the_rest(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        account, card = await funded_card(client, member, balance_minor=500_00)
+        full = await approved(client, card, 60_00)
+        await _capture(client, full, 60_00)
+        partial = await approved(client, card, 30_00)
+        await _capture(client, partial, 10_00)
+        # Used today: 60.00 + 10.00; 30.00 left.
+        assert (await authorize(client, card, 30_01)).json()["decline_reason"] == (
+            "daily_limit_exceeded"
+        )
+        await approved(client, card, 30_00)
+        money = await balance(client, member, account["id"])
+        assert (money["balance"], money["held"]) == (430_00, 30_00)
+        async with app.state.db.sessionmaker() as session:
+            assert (await verify_ledger(session)).ok
+
+    @pytest.mark.parametrize("settings_overrides", DAILY_100, indirect=True)
+    async def test_a_void_on_the_same_day_gives_the_amount_back(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        member = await make_member(client)
+        _, card = await funded_card(client, member, balance_minor=500_00)
+        voided = await approved(client, card, 100_00)
+        assert (await authorize(client, card, 1)).json()["decline_reason"] == (
+            "daily_limit_exceeded"
+        )
+        response = await client.post(f"/v1/card-authorizations/{voided}/void", headers=NETWORK)
+        assert response.status_code == 200
+        await approved(client, card, 100_00)
+
+    @pytest.mark.parametrize("settings_overrides", DAILY_100, indirect=True)
+    async def test_a_hold_counts_on_the_day_it_is_placed_not_on_the_day_it_is_captured(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        account, card = await funded_card(client, member, balance_minor=500_00)
+        day_one = utcnow().replace(hour=10, minute=0, second=0, microsecond=0)
+        _set_clock(app, day_one)
+        first = await approved(client, card, 100_00)
+        _set_clock(app, day_one + dt.timedelta(days=1))
+        await _capture(client, first, 100_00)
+        # The capture did not use the second day's limit.
+        await approved(client, card, 100_00)
+        money = await balance(client, member, account["id"])
+        assert (money["balance"], money["held"]) == (400_00, 100_00)
+        async with app.state.db.sessionmaker() as session:
+            assert (await verify_ledger(session)).ok
+
+    @pytest.mark.parametrize("settings_overrides", DAILY_100, indirect=True)
+    async def test_the_accounts_own_limit_applies_to_holds(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        account, card = await funded_card(client, member, balance_minor=500_00)
+        async with app.state.db.engine.begin() as connection:
+            await connection.execute(
+                update(Account)
+                .where(Account.id == uuid.UUID(account["id"]))
+                .values(daily_outgoing_limit_minor=300_00)
+            )
+        await approved(client, card, 250_00)
+        assert (await authorize(client, card, 50_01)).json()["decline_reason"] == (
+            "daily_limit_exceeded"
+        )
+        await approved(client, card, 50_00)
+
+    @pytest.mark.parametrize("settings_overrides", DAILY_100, indirect=True)
+    async def test_concurrent_authorizations_never_pass_the_daily_limit(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        account, card = await funded_card(client, member, balance_minor=500_00)
+        responses = await asyncio.gather(*(authorize(client, card, 10_00) for _ in range(15)))
+        reasons = [response.json()["decline_reason"] for response in responses]
+        assert reasons.count(None) == 10
+        assert reasons.count("daily_limit_exceeded") == 5
+        assert (await balance(client, member, account["id"]))["held"] == 100_00
+
+
+class TestCancellationVoidsHolds:
+    async def test_cancelling_a_card_voids_its_open_holds_in_the_same_commit(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        account, card = await funded_card(client, member, balance_minor=100_00)
+        first = await approved(client, card, 10_00)
+        second = await approved(client, card, 20_00)
+        captured = await approved(client, card, 5_00)
+        await _capture(client, captured, 5_00)
+        before = await balance(client, member, account["id"])
+        assert (before["balance"], before["available_balance"]) == (95_00, 65_00)
+
+        cancelled = await client.post(f"/v1/cards/{card['id']}/cancel", headers=member.headers)
+        assert cancelled.status_code == 200, cancelled.text
+        assert cancelled.json()["status"] == "cancelled"
+        after = await balance(client, member, account["id"])
+        assert (after["balance"], after["available_balance"], after["held"]) == (95_00, 95_00, 0)
+        statuses = {
+            item["id"]: item["status"] for item in await _history(client, member, card["id"])
+        }
+        assert statuses == {first: "voided", second: "voided", captured: "captured"}
+        late = await client.post(
+            f"/v1/card-authorizations/{first}/capture", json={"amount": 10_00}, headers=NETWORK
+        )
+        assert late.status_code == 409
+        assert late.json()["code"] == "authorization_not_open"
+
+        events = await _audit_events(app)
+        voids = [
+            json.loads(event.details)
+            for event in events
+            if event.event_type == "card.void" and event.target_id in {first, second}
+        ]
+        assert sorted(details["released_minor"] for details in voids) == [10_00, 20_00]
+        assert {details["reason"] for details in voids} == {"card_cancelled"}
+        (cancel,) = [event for event in events if event.event_type == "card.cancelled"]
+        assert json.loads(cancel.details) == {
+            "by_admin": False,
+            "previous_status": "active",
+            "voided_holds": 2,
+            "released_minor": 30_00,
+        }
+        async with app.state.db.sessionmaker() as session:
+            assert (await verify_ledger(session)).ok
+
+    @pytest.mark.parametrize("settings_overrides", DAILY_100, indirect=True)
+    async def test_holds_voided_by_a_cancellation_give_the_days_limit_back(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        member = await make_member(client)
+        account, card = await funded_card(client, member, balance_minor=500_00)
+        await approved(client, card, 100_00)
+        await client.post(f"/v1/cards/{card['id']}/cancel", headers=member.headers)
+        replacement = await issue_card(client, member, account["id"])
+        await approved(client, replacement, 100_00)
+
+    async def test_a_lapsed_hold_is_released_as_expired_by_the_cancellation(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        account, card = await funded_card(client, member)
+        start = utcnow()
+        _set_clock(app, start)
+        lapsed = await approved(client, card, 10_00)
+        _set_clock(app, start + dt.timedelta(days=8))
+        async with app.state.db.sessionmaker() as session:
+            # Nothing has read the card since, so the hold is still open.
+            status = await session.scalar(
+                select(CardAuthorization.status).where(CardAuthorization.id == uuid.UUID(lapsed))
+            )
+        assert status == "approved"
+        cancelled = await client.post(f"/v1/cards/{card['id']}/cancel", headers=member.headers)
+        assert cancelled.status_code == 200
+        history = await _history(client, member, card["id"])
+        assert [item["status"] for item in history] == ["expired"]
+        assert (await balance(client, member, account["id"]))["held"] == 0

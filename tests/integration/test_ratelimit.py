@@ -9,6 +9,7 @@ import pytest
 from fastapi import FastAPI
 
 from banking.core.ratelimit import RateLimiter, rate_limit
+from tests.cards_support import NETWORK, authorize, funded_card, payment
 from tests.factories import Member, make_member, open_account, signup
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "").strip()
@@ -32,6 +33,7 @@ def settings_overrides(request: pytest.FixtureRequest) -> dict[str, Any]:
         "rate_limit_login": "2/minute",
         "rate_limit_refresh": "2/minute",
         "rate_limit_money": "3/minute",
+        "rate_limit_network": "3/minute",
         # A namespace per test: parallel runs sharing one Redis do not count each other.
         "rate_limit_key_prefix": f"test-{uuid.uuid4().hex}",
     }
@@ -75,6 +77,31 @@ class TestPerIpLimits:
             response = await client.post("/v1/auth/refresh", json={"refresh_token": "x"})
             assert response.status_code == 401
         _assert_rate_limited(await client.post("/v1/auth/refresh", json={"refresh_token": "x"}))
+
+
+class TestCardNetworkLimit:
+    async def test_network_requests_are_counted_per_address_before_the_key_check(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        _, card = await funded_card(client, member)
+        assert (await authorize(client, card, 1_00)).json()["status"] == "approved"
+        # Guessing the network key counts too.
+        wrong_key = await client.post(
+            "/v1/card-authorizations", json=payment(card), headers={"X-Network-Key": "guess"}
+        )
+        assert wrong_key.status_code == 401
+        assert (
+            await client.get(f"/v1/card-authorizations/{uuid.uuid4()}", headers=NETWORK)
+        ).status_code == 404
+        _assert_rate_limited(await authorize(client, card, 1_00))
+        _assert_rate_limited(
+            await client.post(f"/v1/card-authorizations/{uuid.uuid4()}/void", headers=NETWORK)
+        )
+        async with _client(app, "198.51.100.9") as gateway:
+            assert (await authorize(gateway, card, 1_00)).json()["status"] == "approved"
+        # Member routes are not counted against the network limit.
+        assert (await client.get("/v1/cards", headers=member.headers)).status_code == 200
 
 
 class TestPerUserLimits:

@@ -31,6 +31,16 @@ class CardStatus(StrEnum):
     """Final."""
 
 
+class FrozenReason(StrEnum):
+    owner = "owner"
+    """The cardholder froze it; they can unfreeze it."""
+    admin = "admin"
+    """An admin froze it; only an admin can unfreeze it."""
+    cvv_attempts_exceeded = "cvv_attempts_exceeded"
+    """The bank froze it after CARD_CVV_MAX_FAILURES consecutive wrong CVVs; only an admin
+    can unfreeze it (which also resets the count)."""
+
+
 class AuthorizationStatus(StrEnum):
     approved = "approved"
     """The amount is held on the account until captured, voided or expired."""
@@ -51,6 +61,10 @@ class Card(Base):
     status: Mapped[str] = mapped_column(String(16), default=CardStatus.active.value)
     # An admin's freeze can only be lifted by an admin.
     frozen_by_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Why a frozen card is frozen (a `FrozenReason`); None while it is not frozen.
+    frozen_reason: Mapped[str | None] = mapped_column(String(32), default=None)
+    # Consecutive authorizations with a wrong CVV; a correct CVV sets it back to 0.
+    cvv_failures: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     brand: Mapped[str] = mapped_column(String(16))
     cardholder_name: Mapped[str] = mapped_column(String(26))
     last4: Mapped[str] = mapped_column(String(4))

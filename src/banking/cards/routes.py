@@ -27,10 +27,12 @@ from banking.core.deps import AppSettings, Client, DbSession, Now
 from banking.core.errors import PROBLEM_JSON, DomainError
 from banking.core.idempotency import REPLAYED_HEADER, validate_key
 from banking.core.pagination import Pagination
+from banking.core.ratelimit import RateLimit
 from banking.identity.deps import AdminUser, CurrentUser
 
 router = APIRouter(prefix="/v1", tags=["cards"])
-network_router = APIRouter(prefix="/v1", tags=["card network"])
+# Counted per client address before the key is checked, so guessing the key is limited too.
+network_router = APIRouter(prefix="/v1", tags=["card network"], dependencies=[RateLimit("network")])
 
 
 class InvalidNetworkKey(DomainError):
@@ -75,6 +77,7 @@ def card_out(view: cards.CardView) -> CardOut:
         brand=card.brand,
         status=card.status,
         frozen_by_admin=card.frozen_by_admin,
+        frozen_reason=card.frozen_reason,
         cardholder_name=card.cardholder_name,
         last4=card.last4,
         exp_month=card.exp_month,
@@ -159,7 +162,8 @@ async def unfreeze_card(
 async def cancel_card(
     card_id: uuid.UUID, user: CurrentUser, session: DbSession, client: Client, now: Now
 ) -> CardOut:
-    """Cancel the card for good. Open holds stay until captured, voided or expired."""
+    """Cancel the card for good. Its open holds are voided in the same commit: the held
+    amounts are available again and the card network can no longer capture them."""
     return card_out(
         await cards.cancel_card(session, principal=user, card_id=card_id, client=client, now=now)
     )
@@ -226,10 +230,10 @@ _AUTHORIZE_RESPONSES: dict[int | str, dict[str, Any]] = {
     201: {
         "description": "The decision, approved or declined, recorded either way. A decline "
         "is an answer, not an error: `status` is `declined` and `decline_reason` says why "
-        "(card_unknown, card_cancelled, card_frozen, expiry_mismatch, card_expired, "
-        "cvv_mismatch, card_transaction_limit_exceeded, card_daily_limit_exceeded, "
-        "amount_too_large, account_closed, account_frozen, currency_mismatch, "
-        "insufficient_funds)."
+        "(card_unknown, card_cancelled, card_frozen, cvv_attempts_exceeded, "
+        "expiry_mismatch, card_expired, cvv_mismatch, card_transaction_limit_exceeded, "
+        "card_daily_limit_exceeded, amount_too_large, account_closed, account_frozen, "
+        "currency_mismatch, insufficient_funds, daily_limit_exceeded)."
     },
 }
 _SETTLE_RESPONSES: dict[int | str, dict[str, Any]] = {

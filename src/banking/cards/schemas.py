@@ -58,7 +58,14 @@ class CardOut(OutSchema):
     type: str
     brand: str
     status: str = Field(description="active, frozen or cancelled.")
-    frozen_by_admin: bool
+    frozen_by_admin: bool = Field(
+        description="Only the bank can unfreeze the card (an admin froze it, or it was "
+        "frozen for wrong CVVs)."
+    )
+    frozen_reason: str | None = Field(
+        description="Why the card is frozen: `owner`, `admin`, or `cvv_attempts_exceeded` "
+        "(CARD_CVV_MAX_FAILURES consecutive wrong CVVs). Null when it is not frozen."
+    )
     cardholder_name: str
     last4: str
     exp_month: int

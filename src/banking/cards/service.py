@@ -9,8 +9,12 @@ its amount on the account through `banking.ledger.holds` (available balance drop
 balance does not), so concurrent authorizations never hold more than the available
 balance. A capture is one ledger entry to the card-network settlement account that
 releases the whole hold; a void or an expiry (after CARD_HOLD_DAYS, applied lazily on
-reads and authorizations, and by `banking holds expire`) releases it. With an
-Idempotency-Key the network's answer is stored in the same commit and replayed.
+reads and authorizations, and by `banking holds expire`) releases it, and cancelling the
+card voids its open holds in the same commit. A hold counts toward the account's daily
+outgoing limit when it is authorized, and its capture does not count again (see
+`banking.ledger.holds`). Wrong CVVs are counted per card under the card's row lock; at
+CARD_CVV_MAX_FAILURES in a row the card is frozen by the bank. With an Idempotency-Key the
+network's answer is stored in the same commit and replayed.
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ from banking.cards.models import (
     Card,
     CardAuthorization,
     CardStatus,
+    FrozenReason,
 )
 from banking.cards.schemas import (
     AuthorizationIn,
@@ -121,6 +126,7 @@ CARD_FROZEN = "card_frozen"
 EXPIRY_MISMATCH = "expiry_mismatch"
 CARD_EXPIRED = "card_expired"
 CVV_MISMATCH = "cvv_mismatch"
+CVV_ATTEMPTS_EXCEEDED = "cvv_attempts_exceeded"
 TRANSACTION_LIMIT = "card_transaction_limit_exceeded"
 DAILY_LIMIT = "card_daily_limit_exceeded"
 
@@ -346,6 +352,7 @@ async def freeze_card(
             raise CardStatusConflict("The card is already frozen.")
         card.status = CardStatus.frozen.value
         card.frozen_by_admin = as_admin
+        card.frozen_reason = (FrozenReason.admin if as_admin else FrozenReason.owner).value
         return {}
 
     return await _change(
@@ -373,9 +380,15 @@ async def unfreeze_card(
             raise CardStatusConflict("The card is not frozen.")
         if card.frozen_by_admin and not as_admin:
             raise CardFrozenByAdmin()
+        details: dict[str, Any] = {"frozen_reason": card.frozen_reason}
         card.status = CardStatus.active.value
         card.frozen_by_admin = False
-        return {}
+        card.frozen_reason = None
+        if as_admin and card.cvv_failures:
+            # The bank reviewed the card: wrong CVVs start counting from zero again.
+            details["cvv_failures_reset"] = card.cvv_failures
+            card.cvv_failures = 0
+        return details
 
     return await _change(
         session,
@@ -388,6 +401,90 @@ async def unfreeze_card(
     )
 
 
+def _cancel_sync(
+    connection: Connection,
+    *,
+    card_id: uuid.UUID,
+    owner_id: uuid.UUID,
+    actor_id: uuid.UUID,
+    client: ClientInfo,
+    now: dt.datetime,
+) -> None:
+    """Cancel the card and void its open holds, in one transaction (lock order: the card,
+    its authorizations, then the account)."""
+    card = connection.execute(select(CARD).where(CARD.c.id == card_id).with_for_update()).first()
+    if card is None or card.owner_id != owner_id:
+        raise NotFound("No such card.")
+    if card.status == CardStatus.cancelled.value:
+        raise CardCancelled()
+    # Lapsed holds are released as expired, as anywhere else; the rest are voided.
+    _expire_sync(connection, now=now, where=AUTHORIZATION.c.card_id == card_id, client=client)
+    rows = connection.execute(
+        select(AUTHORIZATION.c.id, AUTHORIZATION.c.amount_minor, AUTHORIZATION.c.created_at)
+        .where(
+            AUTHORIZATION.c.card_id == card_id,
+            AUTHORIZATION.c.status == AuthorizationStatus.approved.value,
+        )
+        .order_by(AUTHORIZATION.c.id)
+        .with_for_update()
+    ).all()
+    released = sum(row.amount_minor for row in rows)
+    if rows:
+        today = now.date()
+        holds.release_sync(
+            connection,
+            card.account_id,
+            released,
+            uncount_minor=sum(row.amount_minor for row in rows if row.created_at.date() == today),
+            today=today,
+        )
+        connection.execute(
+            update(AUTHORIZATION)
+            .where(AUTHORIZATION.c.id.in_([row.id for row in rows]))
+            .values(status=AuthorizationStatus.voided.value, settled_at=now)
+        )
+    for row in rows:
+        audit.record_sync(
+            connection,
+            event_type="card.void",
+            actor_id=actor_id,
+            target_type="card_authorization",
+            target_id=row.id,
+            client=client,
+            occurred_at=now,
+            details={
+                "card_id": card_id,
+                "released_minor": row.amount_minor,
+                "reason": "card_cancelled",
+            },
+        )
+    connection.execute(
+        update(CARD)
+        .where(CARD.c.id == card_id)
+        .values(
+            status=CardStatus.cancelled.value,
+            cancelled_at=now,
+            frozen_by_admin=False,
+            frozen_reason=None,
+        )
+    )
+    audit.record_sync(
+        connection,
+        event_type="card.cancelled",
+        actor_id=actor_id,
+        target_type="card",
+        target_id=card_id,
+        client=client,
+        occurred_at=now,
+        details={
+            "by_admin": False,
+            "previous_status": card.status,
+            "voided_holds": len(rows),
+            "released_minor": released,
+        },
+    )
+
+
 async def cancel_card(
     session: AsyncSession,
     *,
@@ -396,22 +493,23 @@ async def cancel_card(
     client: ClientInfo,
     now: dt.datetime,
 ) -> CardView:
-    def apply(card: Card) -> dict[str, Any]:
-        _not_cancelled(card)
-        previous = card.status
-        card.status = CardStatus.cancelled.value
-        card.cancelled_at = now
-        return {"previous_status": previous}
-
-    return await _change(
-        session,
-        principal=principal,
-        card_id=card_id,
-        as_admin=False,
-        client=client,
-        event_type="card.cancelled",
-        apply=apply,
+    """Cancel the card for good; its open holds are voided in the same commit."""
+    # The work runs on the ledger's writer (it releases holds); end this session's read.
+    await session.rollback()
+    await writer_for(database_of(session)).run(
+        lambda connection: _cancel_sync(
+            connection,
+            card_id=card_id,
+            owner_id=principal.user_id,
+            actor_id=principal.user_id,
+            client=client,
+            now=now,
+        )
     )
+    session.expunge_all()
+    view = await _find_card(session, card_id)
+    assert view is not None
+    return view
 
 
 async def set_limits(
@@ -588,18 +686,28 @@ async def _run_network(
     return NetworkAnswer(result.status, result.body)
 
 
+@dataclass(frozen=True, slots=True)
+class _CardCheck:
+    decline: str | None
+    cvv_verified: bool
+    """The CVV was checked and matched (a wrong one is `decline == CVV_MISMATCH`)."""
+
+
 def _card_decline(
     card: Row[Any], request: AuthorizationIn, vault: Vault, now: dt.datetime
-) -> str | None:
+) -> _CardCheck:
     """The card's own checks, in the order a network expects them. No lock needed."""
     if card.status == CardStatus.cancelled.value:
-        return CARD_CANCELLED
+        return _CardCheck(CARD_CANCELLED, cvv_verified=False)
     if card.status == CardStatus.frozen.value:
-        return CARD_FROZEN
+        # A card the bank froze for wrong CVVs says so; its CVV is not checked any more.
+        if card.frozen_reason == FrozenReason.cvv_attempts_exceeded.value:
+            return _CardCheck(CVV_ATTEMPTS_EXCEEDED, cvv_verified=False)
+        return _CardCheck(CARD_FROZEN, cvv_verified=False)
     if (request.exp_month, request.exp_year) != (card.exp_month, card.exp_year):
-        return EXPIRY_MISMATCH
+        return _CardCheck(EXPIRY_MISMATCH, cvv_verified=False)
     if now >= expiry_end(card.exp_month, card.exp_year):
-        return CARD_EXPIRED
+        return _CardCheck(CARD_EXPIRED, cvv_verified=False)
     try:
         cvv_ok = vault.verify_cvv(
             request.cvv, card_id=str(card.id), key_id=card.cvv_key_id, expected=card.cvv_digest
@@ -609,13 +717,60 @@ def _card_decline(
         log.error("card.cvv_key_missing", card_id=str(card.id), key_id=card.cvv_key_id)
         cvv_ok = False
     if not cvv_ok:
-        return CVV_MISMATCH
+        return _CardCheck(CVV_MISMATCH, cvv_verified=False)
     if (
         card.per_transaction_limit_minor is not None
         and request.amount > card.per_transaction_limit_minor
     ):
-        return TRANSACTION_LIMIT
-    return None
+        return _CardCheck(TRANSACTION_LIMIT, cvv_verified=True)
+    return _CardCheck(None, cvv_verified=True)
+
+
+def _count_cvv_sync(
+    connection: Connection,
+    card: Row[Any],
+    check: _CardCheck,
+    *,
+    settings: Settings,
+    client: ClientInfo,
+    now: dt.datetime,
+) -> None:
+    """Count a wrong CVV on the card (locked by the caller), freezing it at the limit;
+    a correct CVV resets the count. Writes only when the count changes."""
+    if check.cvv_verified:
+        if card.cvv_failures:
+            connection.execute(update(CARD).where(CARD.c.id == card.id).values(cvv_failures=0))
+        return
+    if check.decline != CVV_MISMATCH:
+        return
+    failures = card.cvv_failures + 1
+    if failures < settings.card_cvv_max_failures:
+        connection.execute(update(CARD).where(CARD.c.id == card.id).values(cvv_failures=failures))
+        return
+    connection.execute(
+        update(CARD)
+        .where(CARD.c.id == card.id)
+        .values(
+            cvv_failures=failures,
+            status=CardStatus.frozen.value,
+            frozen_by_admin=True,
+            frozen_reason=FrozenReason.cvv_attempts_exceeded.value,
+        )
+    )
+    audit.record_sync(
+        connection,
+        event_type="card.frozen",
+        target_type="card",
+        target_id=card.id,
+        client=client,
+        occurred_at=now,
+        details={
+            "by_admin": False,
+            "reason": FrozenReason.cvv_attempts_exceeded.value,
+            "cvv_failures": failures,
+        },
+    )
+    log.warning("card.frozen_for_wrong_cvvs", card_id=str(card.id), cvv_failures=failures)
 
 
 def _spent_today_sync(connection: Connection, card_id: uuid.UUID, now: dt.datetime) -> int:
@@ -662,7 +817,9 @@ def _authorize_sync(
         decline = CARD_UNKNOWN
     else:
         card_id, account_id = card.id, card.account_id
-        decline = _card_decline(card, request, vault, now)
+        check = _card_decline(card, request, vault, now)
+        decline = check.decline
+        _count_cvv_sync(connection, card, check, settings=settings, client=client, now=now)
     if decline is None and card is not None:
         # Lapsed holds on the account are released before its available balance counts.
         _expire_sync(
@@ -679,12 +836,16 @@ def _authorize_sync(
             decline = DAILY_LIMIT
         else:
             refused = holds.check_sync(
-                account, amount_minor=request.amount, currency=request.currency, limits=limits
+                account,
+                amount_minor=request.amount,
+                currency=request.currency,
+                limits=limits,
+                today=now.date(),
             )
             if refused is not None:
                 decline = refused.reason
             else:
-                holds.place_sync(connection, account, request.amount)
+                holds.place_sync(connection, account, request.amount, today=now.date())
     authorization_id = new_id()
     approved = decline is None
     connection.execute(
@@ -801,6 +962,7 @@ def _capture_sync(
         currency=row.currency,
         limits=ledger.Limits.from_settings(settings),
         now=now,
+        placed_on=row.created_at.date(),
         description=f"Card payment: {row.merchant_name}"[:140],
         idempotency_key=key,
     )
@@ -902,7 +1064,13 @@ def _void_sync(
     row = _open_authorization_sync(connection, authorization_id, now=now, client=client)
     if isinstance(row, _Failure):
         return row
-    holds.release_sync(connection, row.account_id, row.amount_minor)
+    holds.release_sync(
+        connection,
+        row.account_id,
+        row.amount_minor,
+        uncount_minor=row.amount_minor if row.created_at.date() == now.date() else 0,
+        today=now.date(),
+    )
     connection.execute(
         update(AUTHORIZATION)
         .where(AUTHORIZATION.c.id == authorization_id)
@@ -980,6 +1148,7 @@ def _expire_sync(
             AUTHORIZATION.c.account_id,
             AUTHORIZATION.c.card_id,
             AUTHORIZATION.c.amount_minor,
+            AUTHORIZATION.c.created_at,
         )
         .where(
             where,
@@ -990,11 +1159,21 @@ def _expire_sync(
         .limit(limit)
         .with_for_update()
     ).all()
+    today = now.date()
     per_account: dict[uuid.UUID, int] = {}
+    placed_today: dict[uuid.UUID, int] = {}
     for row in rows:
         per_account[row.account_id] = per_account.get(row.account_id, 0) + row.amount_minor
+        if row.created_at.date() == today:
+            placed_today[row.account_id] = placed_today.get(row.account_id, 0) + row.amount_minor
     for account_id in sorted(per_account):
-        holds.release_sync(connection, account_id, per_account[account_id])
+        holds.release_sync(
+            connection,
+            account_id,
+            per_account[account_id],
+            uncount_minor=placed_today.get(account_id, 0),
+            today=today,
+        )
     if rows:
         connection.execute(
             update(AUTHORIZATION)

@@ -75,12 +75,17 @@ class Settings(BaseSettings):
     card_bin: str = Field(default="400000", pattern=r"^[0-9]{6,8}$")
     # Days an approved card authorization holds its amount before it lapses unreleased.
     card_hold_days: int = Field(default=7, ge=1, le=60)
+    # Consecutive wrong CVVs after which the bank freezes the card (only staff unfreeze).
+    card_cvv_max_failures: int = Field(default=3, ge=1, le=100)
 
     # Money (see ledger/ and payments/). Amounts are minor units of the account's currency.
     max_movement_minor: int = Field(default=100_000_000, ge=1, le=10**15)
     max_balance_minor: int = Field(default=10**13, ge=1, le=10**15)
     daily_outgoing_limit_minor: int = Field(default=50_000_000, ge=1, le=10**15)
     idempotency_ttl_s: int = Field(default=24 * 3600, ge=24 * 3600)
+    # How often each API process deletes expired idempotency records; 0: never (then run
+    # `banking idempotency purge` on a schedule).
+    idempotency_purge_interval_s: int = Field(default=300, ge=0)
     # SQLite: how many queued movements may share one COMMIT (group commit).
     ledger_group_commit_max: int = Field(default=64, ge=1, le=1024)
 
@@ -95,6 +100,7 @@ class Settings(BaseSettings):
     rate_limit_refresh: str = "30/minute"
     rate_limit_money: str = "120/minute"
     rate_limit_lookup: str = "30/minute"
+    rate_limit_network: str = "6000/minute"
     # Namespace of the counters in Redis, so several deployments can share one server.
     rate_limit_key_prefix: str = Field(default="banking", pattern=r"^[A-Za-z0-9:_.-]{1,64}$")
 
@@ -116,6 +122,7 @@ class Settings(BaseSettings):
         "rate_limit_refresh",
         "rate_limit_money",
         "rate_limit_lookup",
+        "rate_limit_network",
     )
     @classmethod
     def _rate_limit_notation(cls, value: str) -> str:

@@ -36,7 +36,7 @@ from banking.core.logging import get_logger
 
 log = get_logger("banking.ratelimit")
 
-LIMIT_NAMES = ("signup", "login", "refresh", "money", "lookup")
+LIMIT_NAMES = ("signup", "login", "refresh", "money", "lookup", "network")
 Per = Literal["ip", "user"]
 
 

@@ -24,6 +24,8 @@ const DECLINE_REASONS = {
   card_expired: "Card expired",
   expiry_mismatch: "Wrong expiry date",
   cvv_mismatch: "Wrong CVV",
+  cvv_attempts_exceeded: "Card blocked after wrong CVVs",
+  daily_limit_exceeded: "Over the account's daily limit",
   card_transaction_limit_exceeded: "Over the per-payment limit",
   card_daily_limit_exceeded: "Over the daily limit",
 };
@@ -178,7 +180,9 @@ function cardItem(card, accountsById, refresh) {
     h("p", { class: "muted small", text: [card.cardholder_name, account ? accountOption(account, { withBalance: false }) : null]
       .filter(Boolean).join(" · ") }),
     card.frozen_by_admin
-      ? h("p", { class: "notice small", text: "The bank froze this card. Contact support to unfreeze it." }) : null,
+      ? h("p", { class: "notice small", text: card.frozen_reason === "cvv_attempts_exceeded"
+        ? "The bank froze this card after several payments with a wrong CVV. Contact support to unfreeze it."
+        : "The bank froze this card. Contact support to unfreeze it." }) : null,
     h("dl", { class: "figures card-limits" },
       h("div", {}, h("dt", { text: "Per payment" }), h("dd", { text: limitText(card.per_transaction_limit, card.currency) })),
       h("div", {}, h("dt", { text: "Per day" }), h("dd", { text: limitText(card.daily_limit, card.currency) }))),
