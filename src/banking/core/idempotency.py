@@ -38,6 +38,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 
 from banking.core.db import Base, BigId, UTCDateTime, utcnow
 from banking.core.errors import Conflict, DomainError, InvalidRequest
+from banking.core.prepared import Prepared
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -151,9 +152,10 @@ IN_FLIGHT = InFlight()
 
 
 def _replay_or_refuse(row: Any, claim: Claim) -> StoredResponse:
-    if row.fingerprint != claim.fingerprint:
+    """`row` is (fingerprint, response_status, response_body)."""
+    if row[0] != claim.fingerprint:
         raise IdempotencyKeyReused()
-    return StoredResponse(status=row.response_status, body=row.response_body.encode())
+    return StoredResponse(status=row[1], body=row[2].encode())
 
 
 _RECORD = cast(Table, IdempotencyRecord.__table__)
@@ -163,23 +165,25 @@ _LOOKUP = select(_RECORD.c.fingerprint, _RECORD.c.response_status, _RECORD.c.res
     _RECORD.c.key == bindparam("key"),
     _RECORD.c.expires_at > bindparam("now", type_=_RECORD.c.expires_at.type),
 )
+_PREPARED_LOOKUP = Prepared(_LOOKUP)
 _STORED_COLUMNS = ("fingerprint", "response_status", "response_body", "created_at", "expires_at")
 
 
 # INSERT, or replace an expired record in place; a live one is left alone (no row).
-# Written as text with typed parameters: SQLAlchemy cannot cache an ON CONFLICT construct,
-# so it would compile it again for every money movement. Valid on SQLite and PostgreSQL.
-_STORE = text(
-    f'INSERT INTO idempotency_record (scope, "key", {", ".join(_STORED_COLUMNS)}) '
-    f"VALUES (:v_scope, :v_key, {', '.join(f':v_{name}' for name in _STORED_COLUMNS)}) "
-    'ON CONFLICT (scope, "key") DO UPDATE SET '
-    + ", ".join(f"{name} = excluded.{name}" for name in _STORED_COLUMNS)
-    + " WHERE idempotency_record.expires_at <= :v_now RETURNING idempotency_record.id"
-).bindparams(
-    bindparam("v_scope", type_=_RECORD.c.scope.type),
-    bindparam("v_key", type_=_RECORD.c.key.type),
-    bindparam("v_now", type_=_RECORD.c.expires_at.type),
-    *(bindparam(f"v_{name}", type_=_RECORD.c[name].type) for name in _STORED_COLUMNS),
+# Written as text with typed parameters (valid on SQLite and PostgreSQL alike).
+_STORE = Prepared(
+    text(
+        f'INSERT INTO idempotency_record (scope, "key", {", ".join(_STORED_COLUMNS)}) '
+        f"VALUES (:v_scope, :v_key, {', '.join(f':v_{name}' for name in _STORED_COLUMNS)}) "
+        'ON CONFLICT (scope, "key") DO UPDATE SET '
+        + ", ".join(f"{name} = excluded.{name}" for name in _STORED_COLUMNS)
+        + " WHERE idempotency_record.expires_at <= :v_now RETURNING idempotency_record.id"
+    ).bindparams(
+        bindparam("v_scope", type_=_RECORD.c.scope.type),
+        bindparam("v_key", type_=_RECORD.c.key.type),
+        bindparam("v_now", type_=_RECORD.c.expires_at.type),
+        *(bindparam(f"v_{name}", type_=_RECORD.c[name].type) for name in _STORED_COLUMNS),
+    )
 )
 
 
@@ -201,11 +205,11 @@ async def lookup(
 def lookup_sync(
     connection: Connection, claim: Claim, *, now: dt.datetime | None = None
 ) -> StoredResponse | None:
-    row = connection.execute(_LOOKUP, _lookup_params(claim, now or utcnow())).first()
+    row = _PREPARED_LOOKUP.first(connection, _lookup_params(claim, now or utcnow()))
     return None if row is None else _replay_or_refuse(row, claim)
 
 
-_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:id)")
+_TRY_LOCK = Prepared(text("SELECT pg_try_advisory_xact_lock(:id)"))
 
 
 def lock_sync(connection: Connection, claim: Claim) -> None:
@@ -216,8 +220,8 @@ def lock_sync(connection: Connection, claim: Claim) -> None:
     """
     if connection.dialect.name != "postgresql":
         return
-    got = connection.execute(_TRY_LOCK, {"id": claim.lock_id}).scalar_one()
-    if not got:
+    row = _TRY_LOCK.first(connection, {"id": claim.lock_id})
+    if row is None or not row[0]:
         raise IdempotencyKeyInFlight()
 
 
@@ -231,8 +235,8 @@ def store_sync(
 ) -> bool:
     """Record the answer in the caller's transaction. False if the key is already taken
     (the caller must roll back and replay the stored answer)."""
-    inserted = connection.execute(
-        _STORE,
+    inserted = _STORE.first(
+        connection,
         {
             "v_scope": claim.scope,
             "v_key": claim.key,
@@ -243,7 +247,7 @@ def store_sync(
             "v_expires_at": now + dt.timedelta(seconds=ttl_s),
             "v_now": now,
         },
-    ).first()
+    )
     return inserted is not None
 
 

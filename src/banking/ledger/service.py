@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import Table, bindparam, case, insert, select, text, update
+from sqlalchemy import Table, bindparam, case, insert, select, update
 from sqlalchemy.engine import Connection
 
 from banking.accounts.models import Account, AccountStatus
@@ -34,6 +34,7 @@ from banking.core.db import Database, utcnow
 from banking.core.deps import ClientInfo
 from banking.core.errors import Conflict, DomainError, InvalidRequest, NotFound
 from banking.core.idempotency import Claim, StoredResponse
+from banking.core.prepared import Prepared
 from banking.ledger import internal
 from banking.ledger.models import EntryKind, EntryStatus, JournalEntry, Posting
 from banking.ledger.writer import writer_for
@@ -199,24 +200,58 @@ class _Locked:
     outgoing_minor: int
 
 
-# Statements are built once: building and cache-keying a statement per call costs more
-# CPU than executing it (the ledger's hot path is CPU-bound on SQLite).
-_LOCK_ACCOUNTS = (
-    select(
-        ACCOUNT.c.id,
-        ACCOUNT.c.status,
-        ACCOUNT.c.currency,
-        ACCOUNT.c.balance_minor,
-        ACCOUNT.c.held_minor,
-        ACCOUNT.c.daily_outgoing_limit_minor,
-        ACCOUNT.c.outgoing_on,
-        ACCOUNT.c.outgoing_minor,
-    )
-    .where(ACCOUNT.c.id.in_(bindparam("ids", expanding=True)), ACCOUNT.c.is_internal.is_(False))
-    .order_by(ACCOUNT.c.id)
-    .with_for_update()
+# Statements are built once and run on the DBAPI cursor (see `core/prepared.py`): building,
+# cache-keying and executing a statement through `Connection.execute` costs more CPU than
+# the database spends on it (the ledger's hot path is CPU-bound).
+_LOCKED_COLUMNS = (
+    ACCOUNT.c.id,
+    ACCOUNT.c.status,
+    ACCOUNT.c.currency,
+    ACCOUNT.c.balance_minor,
+    ACCOUNT.c.held_minor,
+    ACCOUNT.c.daily_outgoing_limit_minor,
+    ACCOUNT.c.outgoing_on,
+    ACCOUNT.c.outgoing_minor,
 )
-_INSERT_ENTRY = insert(ENTRY)
+
+
+def _lock_accounts_statement(count: int) -> Prepared:
+    ids = [bindparam(f"id_{index}", type_=ACCOUNT.c.id.type) for index in range(count)]
+    return Prepared(
+        select(*_LOCKED_COLUMNS)
+        .where(ACCOUNT.c.id.in_(ids), ACCOUNT.c.is_internal.is_(False))
+        .order_by(ACCOUNT.c.id)
+        .with_for_update()
+    )
+
+
+# A movement touches at most two customer accounts.
+_LOCK_ACCOUNTS = {count: _lock_accounts_statement(count) for count in (1, 2)}
+
+
+def _insert_statement(table: Table, names: Sequence[str]) -> Prepared:
+    """INSERT of exactly these columns (no Python-side defaults run on this path)."""
+    return Prepared(
+        insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in names})
+    )
+
+
+_ENTRY_COLUMNS = (
+    "id",
+    "kind",
+    "status",
+    "source_account_id",
+    "target_account_id",
+    "origin_account_id",
+    "amount_minor",
+    "currency",
+    "description",
+    "initiator_id",
+    "idempotency_key",
+    "decline_reason",
+    "created_at",
+)
+_INSERT_ENTRY = _insert_statement(ENTRY, _ENTRY_COLUMNS)
 _POSTING_COLUMNS = (
     "entry_id",
     "account_id",
@@ -225,24 +260,22 @@ _POSTING_COLUMNS = (
     "balance_after_minor",
     "created_at",
 )
-# Both legs in one multi-row INSERT (one round trip on PostgreSQL). Written as text with
-# typed parameters because SQLAlchemy does not cache multi-row VALUES constructs.
-_INSERT_TWO_POSTINGS = text(
-    f"INSERT INTO posting ({', '.join(_POSTING_COLUMNS)}) VALUES "
-    + ", ".join(
-        "(" + ", ".join(f":{name}_{leg}" for name in _POSTING_COLUMNS) + ")" for leg in (0, 1)
-    )
-).bindparams(
-    *(
-        bindparam(f"{name}_{leg}", type_=POSTING.c[name].type)
-        for leg in (0, 1)
-        for name in _POSTING_COLUMNS
+# Both legs in one multi-row INSERT (one round trip on PostgreSQL).
+_INSERT_TWO_POSTINGS = Prepared(
+    insert(POSTING).values(
+        [
+            {
+                name: bindparam(f"{name}_{leg}", type_=POSTING.c[name].type)
+                for name in _POSTING_COLUMNS
+            }
+            for leg in (0, 1)
+        ]
     )
 )
 _BALANCE_COLUMNS = ("balance_minor", "held_minor", "outgoing_minor", "outgoing_on")
 
 
-def _update_accounts_statement(count: int) -> Any:
+def _update_accounts_statement(count: int) -> Prepared:
     """UPDATE of `count` accounts in one statement: a CASE on the id for each column."""
     ids = [bindparam(f"id_{index}", type_=ACCOUNT.c.id.type) for index in range(count)]
     values = {
@@ -258,7 +291,7 @@ def _update_accounts_statement(count: int) -> Any:
         )
         for name in _BALANCE_COLUMNS
     }
-    return update(ACCOUNT).where(ACCOUNT.c.id.in_(ids)).values(values)
+    return Prepared(update(ACCOUNT).where(ACCOUNT.c.id.in_(ids)).values(values))
 
 
 _UPDATE_ACCOUNTS = {count: _update_accounts_statement(count) for count in (1, 2)}
@@ -270,7 +303,10 @@ def _lock_customer_accounts(
     # Lock in id order, in one statement, so two opposite transfers cannot deadlock.
     if not account_ids:
         return {}
-    rows = connection.execute(_LOCK_ACCOUNTS, {"ids": sorted(account_ids)}).all()
+    ids = sorted(set(account_ids))
+    rows = _LOCK_ACCOUNTS[len(ids)].all(
+        connection, {f"id_{index}": account_id for index, account_id in enumerate(ids)}
+    )
     return {row[0]: _Locked(*row) for row in rows}
 
 
@@ -395,11 +431,9 @@ def _write_posted(
                 "created_at": now,
             }
         )
-    connection.execute(
-        _INSERT_ENTRY, _entry_values(movement, entry_id, now, EntryStatus.posted, None)
-    )
-    connection.execute(
-        _INSERT_TWO_POSTINGS,
+    _INSERT_ENTRY.run(connection, _entry_values(movement, entry_id, now, EntryStatus.posted, None))
+    _INSERT_TWO_POSTINGS.run(
+        connection,
         {
             f"{name}_{leg}": value
             for leg, posting in enumerate(postings)
@@ -440,8 +474,7 @@ def _update_balances(
         params[f"held_minor_{index}"] = held[account_id]
         params[f"outgoing_minor_{index}"] = outgoing[account_id]
         params[f"outgoing_on_{index}"] = outgoing_on[account_id]
-    updated = connection.execute(_UPDATE_ACCOUNTS[len(ids)], params)
-    if updated.rowcount != len(ids):
+    if _UPDATE_ACCOUNTS[len(ids)].rowcount(connection, params) != len(ids):
         raise LedgerInvariantError("a locked account was not updated")
 
 
@@ -539,8 +572,8 @@ def execute_sync(
         if written != balances_after:
             raise LedgerInvariantError("balances after do not match the plan")
     else:
-        connection.execute(
-            _INSERT_ENTRY, _entry_values(movement, entry_id, now, EntryStatus.declined, decline)
+        _INSERT_ENTRY.run(
+            connection, _entry_values(movement, entry_id, now, EntryStatus.declined, decline)
         )
     audit.record_sync(
         connection,

@@ -55,6 +55,12 @@ BATCH_SECONDS = Histogram(
 )
 
 
+# One job at a time runs in the savepoint, so one name serves all.
+_SAVEPOINT = "SAVEPOINT ledger_job"
+_ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO SAVEPOINT ledger_job"
+_RELEASE_SAVEPOINT = "RELEASE SAVEPOINT ledger_job"
+
+
 class Writer:
     """PostgreSQL (and the fallback): the function runs on a pooled async connection."""
 
@@ -164,15 +170,20 @@ class SqliteWriter(Writer):
         try:
             transaction = connection.begin()
             try:
+                # Savepoints straight on the driver: through SQLAlchemy each costs a
+                # statement compile and execution context, more than the SQL itself.
+                driver = connection.connection.dbapi_connection
+                assert driver is not None
                 for job in batch:
-                    savepoint = connection.begin_nested()
+                    driver.execute(_SAVEPOINT)
                     try:
                         value = job.fn(connection)
                     except BaseException as exc:
-                        savepoint.rollback()
+                        driver.execute(_ROLLBACK_TO_SAVEPOINT)
+                        driver.execute(_RELEASE_SAVEPOINT)
                         outcomes.append((None, exc))
                     else:
-                        savepoint.commit()
+                        driver.execute(_RELEASE_SAVEPOINT)
                         outcomes.append((value, None))
                 transaction.commit()
             except BaseException:
