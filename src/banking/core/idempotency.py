@@ -31,7 +31,21 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Index, Integer, String, Table, Text, bindparam, delete, select, text
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -160,10 +174,13 @@ def _replay_or_refuse(row: Any, claim: Claim) -> StoredResponse:
 
 _RECORD = cast(Table, IdempotencyRecord.__table__)
 # Built once (building and cache-keying a statement per call is the expensive part).
-_LOOKUP = select(_RECORD.c.fingerprint, _RECORD.c.response_status, _RECORD.c.response_body).where(
+_LOOKUP_WHERE = (
     _RECORD.c.scope == bindparam("scope"),
     _RECORD.c.key == bindparam("key"),
     _RECORD.c.expires_at > bindparam("now", type_=_RECORD.c.expires_at.type),
+)
+_LOOKUP = select(_RECORD.c.fingerprint, _RECORD.c.response_status, _RECORD.c.response_body).where(
+    *_LOOKUP_WHERE
 )
 _PREPARED_LOOKUP = Prepared(_LOOKUP)
 _STORED_COLUMNS = ("fingerprint", "response_status", "response_body", "created_at", "expires_at")
@@ -210,6 +227,20 @@ def lookup_sync(
 
 
 _TRY_LOCK = Prepared(text("SELECT pg_try_advisory_xact_lock(:id)"))
+# PostgreSQL: the advisory lock and the lookup in one round trip (one row: the lock's
+# result, then the record's columns, NULL when there is none).
+_LOCK_AND_LOOKUP = Prepared(
+    select(
+        func.pg_try_advisory_xact_lock(bindparam("lock_id", type_=BigInteger)),
+        _RECORD.c.fingerprint,
+        _RECORD.c.response_status,
+        _RECORD.c.response_body,
+    ).select_from(
+        select(literal_column("1").label("one"))
+        .subquery("one")
+        .outerjoin(_RECORD, and_(*_LOOKUP_WHERE))
+    )
+)
 
 
 def lock_sync(connection: Connection, claim: Claim) -> None:
@@ -223,6 +254,33 @@ def lock_sync(connection: Connection, claim: Claim) -> None:
     row = _TRY_LOCK.first(connection, {"id": claim.lock_id})
     if row is None or not row[0]:
         raise IdempotencyKeyInFlight()
+
+
+StoredRow = tuple[Any, ...]
+"""A stored record as read: (fingerprint, response_status, response_body)."""
+
+
+def claim_sync(connection: Connection, claim: Claim, *, now: dt.datetime) -> StoredRow | None:
+    """`lock_sync` then the stored record for this claim (None if unused or expired),
+    in one statement on PostgreSQL. Turn the record into the answer with `replay`.
+
+    The lookup reads the statement's snapshot, which may predate a commit by the lock's
+    previous holder; the unique (scope, key) constraint then stops `store_sync`, as for
+    any race past the checks.
+    """
+    params = _lookup_params(claim, now)
+    if connection.dialect.name != "postgresql":
+        return _PREPARED_LOOKUP.first(connection, params)
+    row = _LOCK_AND_LOOKUP.first(connection, {**params, "lock_id": claim.lock_id})
+    assert row is not None
+    if not row[0]:
+        raise IdempotencyKeyInFlight()
+    return None if row[1] is None else row[1:]
+
+
+def replay(row: StoredRow, claim: Claim) -> StoredResponse:
+    """The stored answer to replay; `IdempotencyKeyReused` if the request differs."""
+    return _replay_or_refuse(row, claim)
 
 
 def store_sync(

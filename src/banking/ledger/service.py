@@ -525,13 +525,13 @@ def execute_sync(
     """
     explicit_now = now
     now = now or utcnow()
-    if claim is not None:
-        idempotency.lock_sync(connection, claim)
+    # The key's lock and its stored record come first (one statement); the replay (or
+    # refusal of a different request) is answered after `resolve`, whose errors win.
+    stored = idempotency.claim_sync(connection, claim, now=now) if claim is not None else None
     movement, render = resolve(connection)
-    if claim is not None:
-        stored = idempotency.lookup_sync(connection, claim, now=now)
-        if stored is not None:
-            return Result(outcome=None, response=stored, replayed=True)
+    if stored is not None:
+        assert claim is not None
+        return Result(outcome=None, response=idempotency.replay(stored, claim), replayed=True)
     decline, locked, now = _decide(
         connection, movement, limits, (lambda: explicit_now) if explicit_now else utcnow
     )
