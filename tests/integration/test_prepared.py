@@ -34,7 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from banking.core.db import UTCDateTime
-from banking.core.prepared import Prepared
+from banking.core.prepared import Prepared, Writes
 
 METADATA = MetaData()
 THING = Table(
@@ -121,6 +121,57 @@ def _round_trips(connection: Connection) -> None:
     assert str(full["id"].hex) not in str(raised.value)
     with pytest.raises(KeyError):
         SELECT.run(connection, {})
+
+
+_TEXT_INSERT = "INSERT INTO prepared_thing (id, name) VALUES (:t_id, :t_name)"
+WRITES = Writes(
+    insert(THING).values(id=bindparam("a_id", type_=Uuid), name=bindparam("a_name")),
+    (
+        text(_TEXT_INSERT).bindparams(bindparam("t_id", type_=Uuid)),
+        text(_TEXT_INSERT + " RETURNING id")
+        .bindparams(bindparam("t_id", type_=Uuid))
+        .columns(THING.c.id),
+    ),
+    update(THING).where(THING.c.name == bindparam("u_name")).values(small=bindparam("u_small")),
+)
+
+
+def _writes(connection: Connection) -> None:
+    METADATA.create_all(connection)
+    INSERT.run(connection, _values(name="old"))
+    INSERT.run(connection, _values(name="old"))
+    first, second = uuid.uuid4(), uuid.uuid4()
+    params = {"a_id": first, "a_name": "a", "t_id": second, "t_name": "t", "u_name": "old"}
+    # One statement on PostgreSQL: the UPDATE does not see the rows inserted beside it.
+    assert WRITES.run(connection, {**params, "u_small": 3}) == (1, 1, 2)
+    assert connection.execute(select(THING.c.id).where(THING.c.small == 3)).all() != []
+    assert SELECT.first(connection, {"id": second}) is not None
+    assert WRITES.run(
+        connection,
+        {**params, "a_id": uuid.uuid4(), "t_id": uuid.uuid4(), "u_name": "none", "u_small": 4},
+    ) == (1, 1, 0)
+    with pytest.raises(IntegrityError):
+        WRITES.run(connection, {**params, "u_small": 5})
+
+
+async def test_writes_on_the_test_database(database_url: str) -> None:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            transaction = await connection.begin()
+            await connection.run_sync(_writes)
+            await transaction.rollback()
+    finally:
+        await engine.dispose()
+
+
+def test_writes_on_stdlib_sqlite(tmp_path: Path) -> None:
+    engine = create_engine(f"sqlite:///{tmp_path / 'writes.db'}")
+    try:
+        with engine.begin() as connection:
+            _writes(connection)
+    finally:
+        engine.dispose()
 
 
 async def test_round_trip_on_the_test_database(database_url: str) -> None:

@@ -76,11 +76,11 @@ _EVENT_COLUMNS = (
     "request_id",
     "details",
 )
-_INSERT_EVENT = Prepared(
-    insert(AuditEvent).values(
-        {name: bindparam(name, type_=AuditEvent.__table__.c[name].type) for name in _EVENT_COLUMNS}
-    )
+# One audit row from `event_values` (the ledger writes it among its other writes).
+INSERT_EVENT = insert(AuditEvent).values(
+    {name: bindparam(name, type_=AuditEvent.__table__.c[name].type) for name in _EVENT_COLUMNS}
 )
+_INSERT_EVENT = Prepared(INSERT_EVENT)
 
 
 def record_sync(connection: Connection, **fields: Any) -> None:

@@ -186,22 +186,29 @@ _PREPARED_LOOKUP = Prepared(_LOOKUP)
 _STORED_COLUMNS = ("fingerprint", "response_status", "response_body", "created_at", "expires_at")
 
 
-# INSERT, or replace an expired record in place; a live one is left alone (no row).
-# Written as text with typed parameters (valid on SQLite and PostgreSQL alike).
-_STORE = Prepared(
-    text(
-        f'INSERT INTO idempotency_record (scope, "key", {", ".join(_STORED_COLUMNS)}) '
-        f"VALUES (:v_scope, :v_key, {', '.join(f':v_{name}' for name in _STORED_COLUMNS)}) "
-        'ON CONFLICT (scope, "key") DO UPDATE SET '
-        + ", ".join(f"{name} = excluded.{name}" for name in _STORED_COLUMNS)
-        + " WHERE idempotency_record.expires_at <= :v_now RETURNING idempotency_record.id"
-    ).bindparams(
-        bindparam("v_scope", type_=_RECORD.c.scope.type),
-        bindparam("v_key", type_=_RECORD.c.key.type),
-        bindparam("v_now", type_=_RECORD.c.expires_at.type),
-        *(bindparam(f"v_{name}", type_=_RECORD.c[name].type) for name in _STORED_COLUMNS),
-    )
+# INSERT, or replace an expired record in place; a live one is left alone (no row
+# written). Written as text with typed parameters (valid on SQLite and PostgreSQL alike);
+# its parameters are those of `store_params`. `STORE_RETURNING` returns the row's id.
+_STORE_SQL = (
+    f'INSERT INTO idempotency_record (scope, "key", {", ".join(_STORED_COLUMNS)}) '
+    f"VALUES (:v_scope, :v_key, {', '.join(f':v_{name}' for name in _STORED_COLUMNS)}) "
+    'ON CONFLICT (scope, "key") DO UPDATE SET '
+    + ", ".join(f"{name} = excluded.{name}" for name in _STORED_COLUMNS)
+    + " WHERE idempotency_record.expires_at <= :v_now"
 )
+_STORE_PARAMS = (
+    bindparam("v_scope", type_=_RECORD.c.scope.type),
+    bindparam("v_key", type_=_RECORD.c.key.type),
+    bindparam("v_now", type_=_RECORD.c.expires_at.type),
+    *(bindparam(f"v_{name}", type_=_RECORD.c[name].type) for name in _STORED_COLUMNS),
+)
+STORE = text(_STORE_SQL).bindparams(*_STORE_PARAMS)
+STORE_RETURNING = (
+    text(_STORE_SQL + " RETURNING idempotency_record.id")
+    .bindparams(*_STORE_PARAMS)
+    .columns(_RECORD.c.id)
+)
+_STORE = Prepared(STORE)
 
 
 def _lookup_params(claim: Claim, now: dt.datetime) -> dict[str, Any]:
@@ -283,6 +290,22 @@ def replay(row: StoredRow, claim: Claim) -> StoredResponse:
     return _replay_or_refuse(row, claim)
 
 
+def store_params(
+    claim: Claim, response: StoredResponse, *, now: dt.datetime, ttl_s: int
+) -> dict[str, Any]:
+    """The parameters of `STORE` for this claim and answer."""
+    return {
+        "v_scope": claim.scope,
+        "v_key": claim.key,
+        "v_fingerprint": claim.fingerprint,
+        "v_response_status": response.status,
+        "v_response_body": response.body.decode(),
+        "v_created_at": now,
+        "v_expires_at": now + dt.timedelta(seconds=ttl_s),
+        "v_now": now,
+    }
+
+
 def store_sync(
     connection: Connection,
     claim: Claim,
@@ -293,20 +316,8 @@ def store_sync(
 ) -> bool:
     """Record the answer in the caller's transaction. False if the key is already taken
     (the caller must roll back and replay the stored answer)."""
-    inserted = _STORE.first(
-        connection,
-        {
-            "v_scope": claim.scope,
-            "v_key": claim.key,
-            "v_fingerprint": claim.fingerprint,
-            "v_response_status": response.status,
-            "v_response_body": response.body.decode(),
-            "v_created_at": now,
-            "v_expires_at": now + dt.timedelta(seconds=ttl_s),
-            "v_now": now,
-        },
-    )
-    return inserted is not None
+    params = store_params(claim, response, now=now, ttl_s=ttl_s)
+    return _STORE.rowcount(connection, params) == 1
 
 
 def purge_expired_sync(connection: Connection, *, now: dt.datetime) -> int:

@@ -26,7 +26,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import exc
+from sqlalchemy import exc, func, literal_column, select
 from sqlalchemy.engine import Connection, Dialect
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -162,3 +162,45 @@ class Prepared:
 
     def rowcount(self, connection: Connection, params: Mapping[str, Any] | None = None) -> int:
         return self.run(connection, params)[1]
+
+
+Part = Executable | tuple[Executable, Executable]
+"""A DML statement of `Writes`: a Core INSERT/UPDATE/DELETE, or for a textual statement
+the pair (statement, the same with RETURNING)."""
+
+
+class Writes:
+    """Several INSERT/UPDATE statements run as one unit of the caller's transaction.
+
+    `run` answers how many rows each part wrote, in order. On PostgreSQL the parts become
+    data-modifying CTEs of one statement (one round trip; constraints are checked at its
+    end, so a part may reference a row another part inserts), each counted through its
+    RETURNING rows; elsewhere they run one after the other and the driver's rowcount
+    counts them (without RETURNING, which costs more on SQLite). The parts' parameter
+    names must differ (SQLAlchemy refuses two parameters of one name).
+    """
+
+    __slots__ = ("_combined", "_parts")
+
+    def __init__(self, *parts: Part) -> None:
+        plain: list[Executable] = []
+        ctes = []
+        for index, part in enumerate(parts):
+            if isinstance(part, tuple):
+                statement, returning = part
+            else:
+                statement = part
+                returning = part.returning(literal_column("1"))  # type: ignore[attr-defined]
+            plain.append(statement)
+            ctes.append(returning.cte(f"write_{index}"))  # type: ignore[attr-defined]
+        self._parts = tuple(Prepared(statement) for statement in plain)
+        self._combined = Prepared(
+            select(*(select(func.count()).select_from(cte).scalar_subquery() for cte in ctes))
+        )
+
+    def run(self, connection: Connection, params: Mapping[str, Any]) -> tuple[int, ...]:
+        if connection.dialect.name == "postgresql":
+            row = self._combined.first(connection, params)
+            assert row is not None
+            return tuple(int(count) for count in row)
+        return tuple(part.rowcount(connection, params) for part in self._parts)

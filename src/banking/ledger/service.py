@@ -17,6 +17,7 @@ the ledger's writer (see `ledger/writer.py`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -34,7 +35,7 @@ from banking.core.db import Database, utcnow
 from banking.core.deps import ClientInfo
 from banking.core.errors import Conflict, DomainError, InvalidRequest, NotFound
 from banking.core.idempotency import Claim, StoredResponse
-from banking.core.prepared import Prepared
+from banking.core.prepared import Part, Prepared, Writes
 from banking.ledger import internal
 from banking.ledger.models import EntryKind, EntryStatus, JournalEntry, Posting
 from banking.ledger.writer import writer_for
@@ -229,13 +230,6 @@ def _lock_accounts_statement(count: int) -> Prepared:
 _LOCK_ACCOUNTS = {count: _lock_accounts_statement(count) for count in (1, 2)}
 
 
-def _insert_statement(table: Table, names: Sequence[str]) -> Prepared:
-    """INSERT of exactly these columns (no Python-side defaults run on this path)."""
-    return Prepared(
-        insert(table).values({name: bindparam(name, type_=table.c[name].type) for name in names})
-    )
-
-
 _ENTRY_COLUMNS = (
     "id",
     "kind",
@@ -251,7 +245,9 @@ _ENTRY_COLUMNS = (
     "decline_reason",
     "created_at",
 )
-_INSERT_ENTRY = _insert_statement(ENTRY, _ENTRY_COLUMNS)
+_INSERT_ENTRY = insert(ENTRY).values(
+    {name: bindparam(name, type_=ENTRY.c[name].type) for name in _ENTRY_COLUMNS}
+)
 _POSTING_COLUMNS = (
     "entry_id",
     "account_id",
@@ -260,22 +256,17 @@ _POSTING_COLUMNS = (
     "balance_after_minor",
     "created_at",
 )
-# Both legs in one multi-row INSERT (one round trip on PostgreSQL).
-_INSERT_TWO_POSTINGS = Prepared(
-    insert(POSTING).values(
-        [
-            {
-                name: bindparam(f"{name}_{leg}", type_=POSTING.c[name].type)
-                for name in _POSTING_COLUMNS
-            }
-            for leg in (0, 1)
-        ]
-    )
+# Both legs in one multi-row INSERT.
+_INSERT_TWO_POSTINGS = insert(POSTING).values(
+    [
+        {name: bindparam(f"{name}_{leg}", type_=POSTING.c[name].type) for name in _POSTING_COLUMNS}
+        for leg in (0, 1)
+    ]
 )
 _BALANCE_COLUMNS = ("balance_minor", "held_minor", "outgoing_minor", "outgoing_on")
 
 
-def _update_accounts_statement(count: int) -> Prepared:
+def _update_accounts_statement(count: int) -> Any:
     """UPDATE of `count` accounts in one statement: a CASE on the id for each column."""
     ids = [bindparam(f"id_{index}", type_=ACCOUNT.c.id.type) for index in range(count)]
     values = {
@@ -291,10 +282,27 @@ def _update_accounts_statement(count: int) -> Prepared:
         )
         for name in _BALANCE_COLUMNS
     }
-    return Prepared(update(ACCOUNT).where(ACCOUNT.c.id.in_(ids)).values(values))
+    return update(ACCOUNT).where(ACCOUNT.c.id.in_(ids)).values(values)
 
 
 _UPDATE_ACCOUNTS = {count: _update_accounts_statement(count) for count in (1, 2)}
+
+
+@functools.cache
+def _writes(*, store: bool, posted: bool, accounts: int) -> Writes:
+    """All the writes of one movement: on PostgreSQL one statement (one round trip).
+
+    In order: the idempotency record (with a claim), the entry, then for a posted entry
+    its postings and the `accounts` customer accounts' balances, then the audit row.
+    """
+    parts: list[Part] = [(idempotency.STORE, idempotency.STORE_RETURNING)] if store else []
+    parts.append(_INSERT_ENTRY)
+    if posted:
+        parts.append(_INSERT_TWO_POSTINGS)
+        if accounts:
+            parts.append(_UPDATE_ACCOUNTS[accounts])
+    parts.append(audit.INSERT_EVENT)
+    return Writes(*parts)
 
 
 def _lock_customer_accounts(
@@ -401,58 +409,42 @@ def _entry_values(
     }
 
 
-def _write_posted(
-    connection: Connection,
+def _posting_params(
     movement: Movement,
     locked: dict[uuid.UUID, _Locked],
     entry_id: uuid.UUID,
     now: dt.datetime,
-) -> dict[uuid.UUID, int]:
+) -> tuple[dict[str, Any], dict[uuid.UUID, int]]:
+    """The postings' parameters, and each customer account's balance after them."""
     legs = (
         (movement.source_account_id, -movement.amount_minor),
         (movement.target_account_id, movement.amount_minor),
     )
-    today = now.date()
     balances_after: dict[uuid.UUID, int] = {}
-    postings = []
-    for account_id, amount_minor in legs:
+    params: dict[str, Any] = {}
+    for leg, (account_id, amount_minor) in enumerate(legs):
         account = locked.get(account_id)
         balance_after = None
         if account is not None:
             balance_after = account.balance_minor + amount_minor
             balances_after[account_id] = balance_after
-        postings.append(
-            {
-                "entry_id": entry_id,
-                "account_id": account_id,
-                "amount_minor": amount_minor,
-                "currency": movement.currency,
-                "balance_after_minor": balance_after,
-                "created_at": now,
-            }
-        )
-    _INSERT_ENTRY.run(connection, _entry_values(movement, entry_id, now, EntryStatus.posted, None))
-    _INSERT_TWO_POSTINGS.run(
-        connection,
-        {
-            f"{name}_{leg}": value
-            for leg, posting in enumerate(postings)
-            for name, value in posting.items()
-        },
-    )
-    if locked:
-        _update_balances(connection, movement, locked, balances_after, today)
-    return balances_after
+        params[f"entry_id_{leg}"] = entry_id
+        params[f"account_id_{leg}"] = account_id
+        params[f"amount_minor_{leg}"] = amount_minor
+        params[f"currency_{leg}"] = movement.currency
+        params[f"balance_after_minor_{leg}"] = balance_after
+        params[f"created_at_{leg}"] = now
+    return params, balances_after
 
 
-def _update_balances(
-    connection: Connection,
+def _balance_params(
     movement: Movement,
     locked: dict[uuid.UUID, _Locked],
     balances_after: dict[uuid.UUID, int],
     today: dt.date,
-) -> None:
-    """One UPDATE for every touched customer account (values computed under the lock)."""
+) -> dict[str, Any]:
+    """The parameters of one UPDATE for every touched customer account (values computed
+    under the lock)."""
     held: dict[uuid.UUID, int] = {}
     outgoing: dict[uuid.UUID, int] = {}
     outgoing_on: dict[uuid.UUID, dt.date | None] = {}
@@ -466,16 +458,14 @@ def _update_balances(
         spent = source.outgoing_minor if source.outgoing_on == today else 0
         outgoing[source.id] = spent + movement.amount_minor
         outgoing_on[source.id] = today
-    ids = sorted(locked)
     params: dict[str, Any] = {}
-    for index, account_id in enumerate(ids):
+    for index, account_id in enumerate(sorted(locked)):
         params[f"id_{index}"] = account_id
         params[f"balance_minor_{index}"] = balances_after[account_id]
         params[f"held_minor_{index}"] = held[account_id]
         params[f"outgoing_minor_{index}"] = outgoing[account_id]
         params[f"outgoing_on_{index}"] = outgoing_on[account_id]
-    if _UPDATE_ACCOUNTS[len(ids)].rowcount(connection, params) != len(ids):
-        raise LedgerInvariantError("a locked account was not updated")
+    return params
 
 
 Resolve = Callable[[Connection], tuple[Movement, Render | None]]
@@ -560,38 +550,45 @@ def execute_sync(
         balances_after=balances_after,
     )
     response = render(outcome) if render else None
+    params = _entry_values(movement, entry_id, now, status, decline)
     if claim is not None:
         if response is None:
             raise LedgerInvariantError("an idempotent movement needs a rendered response")
-        if not idempotency.store_sync(
-            connection, claim, response, now=now, ttl_s=idempotency_ttl_s
-        ):
-            raise _KeyTaken()
+        params.update(idempotency.store_params(claim, response, now=now, ttl_s=idempotency_ttl_s))
     if decline is None:
-        written = _write_posted(connection, movement, locked, entry_id, now)
+        postings, written = _posting_params(movement, locked, entry_id, now)
         if written != balances_after:
             raise LedgerInvariantError("balances after do not match the plan")
-    else:
-        _INSERT_ENTRY.run(
-            connection, _entry_values(movement, entry_id, now, EntryStatus.declined, decline)
+        params.update(postings)
+        if locked:
+            params.update(_balance_params(movement, locked, balances_after, now.date()))
+    params.update(
+        audit.event_values(
+            event_type=f"ledger.{movement.kind.value}",
+            outcome="success" if decline is None else "declined",
+            actor_id=movement.initiator_id,
+            target_type="journal_entry",
+            target_id=entry_id,
+            client=movement.client,
+            occurred_at=now,
+            details={
+                "amount_minor": movement.amount_minor,
+                "currency": movement.currency,
+                "source_account_id": movement.source_account_id,
+                "target_account_id": movement.target_account_id,
+                **({"reason": decline.reason} if decline else {}),
+            },
         )
-    audit.record_sync(
-        connection,
-        event_type=f"ledger.{movement.kind.value}",
-        outcome="success" if decline is None else "declined",
-        actor_id=movement.initiator_id,
-        target_type="journal_entry",
-        target_id=entry_id,
-        client=movement.client,
-        occurred_at=now,
-        details={
-            "amount_minor": movement.amount_minor,
-            "currency": movement.currency,
-            "source_account_id": movement.source_account_id,
-            "target_account_id": movement.target_account_id,
-            **({"reason": decline.reason} if decline else {}),
-        },
     )
+    writes = _writes(
+        store=claim is not None, posted=decline is None, accounts=0 if decline else len(locked)
+    )
+    counts = writes.run(connection, params)
+    if claim is not None and counts[0] != 1:
+        # The key was stored meanwhile: roll everything back and replay that answer.
+        raise _KeyTaken()
+    if decline is None and locked and counts[-2] != len(locked):
+        raise LedgerInvariantError("a locked account was not updated")
     return Result(outcome=outcome, response=response)
 
 
