@@ -22,7 +22,6 @@ from sqlalchemy import (
     bindparam,
     column,
     exists,
-    or_,
     select,
     table,
     update,
@@ -220,32 +219,6 @@ _BY_NUMBER = select(*_REF_COLUMNS).where(
 
 _PREPARED_OWNED = Prepared(_OWNED)
 _PREPARED_BY_NUMBER = Prepared(_BY_NUMBER)
-# Both sides of a transfer in one statement: the caller's source and either another of
-# the caller's accounts (by id) or any customer account (by number).
-_SOURCE = and_(
-    ACCOUNT.c.id == bindparam("source_id", type_=ACCOUNT.c.id.type),
-    ACCOUNT.c.owner_id == bindparam("owner_id", type_=ACCOUNT.c.owner_id.type),
-)
-_PAIR_BY_ID = Prepared(
-    select(*_REF_COLUMNS).where(
-        ACCOUNT.c.owner_id == bindparam("owner_id", type_=ACCOUNT.c.owner_id.type),
-        ACCOUNT.c.id.in_(
-            [
-                bindparam("source_id", type_=ACCOUNT.c.id.type),
-                bindparam("target_id", type_=ACCOUNT.c.id.type),
-            ]
-        ),
-        ACCOUNT.c.is_internal.is_(False),
-    )
-)
-_PAIR_BY_NUMBER = Prepared(
-    select(*_REF_COLUMNS).where(
-        or_(_SOURCE, ACCOUNT.c.number == bindparam("number")),
-        ACCOUNT.c.is_internal.is_(False),
-    )
-)
-
-
 # Card holds, named without importing cards/ (which builds on this module).
 _HOLD = table(
     "card_authorization",
@@ -327,43 +300,6 @@ def get_by_number_sync(connection: Connection, *, number: str) -> AccountRef:
     if row is None:
         raise NotFound("No account has this number.")
     return AccountRef(*row)
-
-
-def get_pair_sync(
-    connection: Connection,
-    *,
-    owner_id: uuid.UUID,
-    source_id: uuid.UUID,
-    target_id: uuid.UUID | None = None,
-    target_number: str | None = None,
-) -> tuple[AccountRef, AccountRef]:
-    """The caller's source account and the target of a transfer, read in one statement.
-
-    Same answers as `get_owned_sync` for the source, then `get_owned_sync` (by id) or
-    `get_by_number_sync` (by number) for the target, errors included.
-    """
-    if target_id is not None:
-        rows = _PAIR_BY_ID.all(
-            connection, {"owner_id": owner_id, "source_id": source_id, "target_id": target_id}
-        )
-    else:
-        assert target_number is not None
-        rows = _PAIR_BY_NUMBER.all(
-            connection, {"owner_id": owner_id, "source_id": source_id, "number": target_number}
-        )
-    refs = [AccountRef(*row) for row in rows]
-    source = next((ref for ref in refs if ref.id == source_id and ref.owner_id == owner_id), None)
-    if source is None:
-        raise NotFound("No such account.")
-    if target_id is not None:
-        target = next((ref for ref in refs if ref.id == target_id), None)
-        if target is None:
-            raise NotFound("No such account.")
-    else:
-        target = next((ref for ref in refs if ref.number == target_number), None)
-        if target is None:
-            raise NotFound("No account has this number.")
-    return source, target
 
 
 def _close_sync(

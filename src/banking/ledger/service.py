@@ -19,15 +19,16 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import Table, bindparam, case, insert, select, update
+from sqlalchemy import Table, and_, bindparam, case, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from banking.accounts.models import Account, AccountStatus
+from banking.accounts.service import AccountRef
 from banking.audit import service as audit
 from banking.core import idempotency
 from banking.core.config import Settings
@@ -155,6 +156,9 @@ class Movement:
     idempotency_key: str | None = None
     release_hold_minor: int = 0
     client: ClientInfo | None = None
+    locked: Mapping[uuid.UUID, LockedAccount] | None = field(default=None, compare=False)
+    """The customer accounts of the movement, when its resolve already locked them (see
+    `lock_transfer_accounts_sync`); None lets the ledger lock them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -190,7 +194,9 @@ class _KeyTaken(Exception):
 
 
 @dataclass(slots=True)
-class _Locked:
+class LockedAccount:
+    """A customer account's state, read under its row lock."""
+
     id: uuid.UUID
     status: str
     currency: str
@@ -307,7 +313,7 @@ def _writes(*, store: bool, posted: bool, accounts: int) -> Writes:
 
 def _lock_customer_accounts(
     connection: Connection, account_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, _Locked]:
+) -> dict[uuid.UUID, LockedAccount]:
     # Lock in id order, in one statement, so two opposite transfers cannot deadlock.
     if not account_ids:
         return {}
@@ -315,7 +321,73 @@ def _lock_customer_accounts(
     rows = _LOCK_ACCOUNTS[len(ids)].all(
         connection, {f"id_{index}": account_id for index, account_id in enumerate(ids)}
     )
-    return {row[0]: _Locked(*row) for row in rows}
+    return {row[0]: LockedAccount(*row) for row in rows}
+
+
+def _transfer_lock_statement(*, by_number: bool) -> Prepared:
+    owner = bindparam("owner_id", type_=ACCOUNT.c.owner_id.type)
+    source = bindparam("source_id", type_=ACCOUNT.c.id.type)
+    if by_number:
+        # The caller's source, and any customer account by number.
+        named = or_(
+            and_(ACCOUNT.c.id == source, ACCOUNT.c.owner_id == owner),
+            ACCOUNT.c.number == bindparam("number"),
+        )
+    else:
+        # The caller's source and target: other members' ids are unknown ids.
+        target = bindparam("target_id", type_=ACCOUNT.c.id.type)
+        named = and_(ACCOUNT.c.owner_id == owner, ACCOUNT.c.id.in_([source, target]))
+    return Prepared(
+        select(*_LOCKED_COLUMNS, ACCOUNT.c.owner_id, ACCOUNT.c.number)
+        .where(named, ACCOUNT.c.is_internal.is_(False))
+        .order_by(ACCOUNT.c.id)
+        .with_for_update()
+    )
+
+
+_LOCK_TRANSFER = {
+    by_number: _transfer_lock_statement(by_number=by_number) for by_number in (False, True)
+}
+
+
+def lock_transfer_accounts_sync(
+    connection: Connection,
+    *,
+    owner_id: uuid.UUID,
+    source_id: uuid.UUID,
+    target_id: uuid.UUID | None = None,
+    target_number: str | None = None,
+) -> tuple[AccountRef, AccountRef, dict[uuid.UUID, LockedAccount]]:
+    """A transfer's two accounts, read and locked (in id order) in one statement.
+
+    For a `resolve`: the source must be the caller's; the target is another of the
+    caller's accounts by id, or any customer account by number. Same answers as
+    `accounts.get_owned_sync` then `get_owned_sync` / `get_by_number_sync`, errors
+    included (the source's first). Pass the locked accounts as `Movement.locked`.
+    """
+    if target_id is not None:
+        rows = _LOCK_TRANSFER[False].all(
+            connection, {"owner_id": owner_id, "source_id": source_id, "target_id": target_id}
+        )
+    else:
+        assert target_number is not None
+        rows = _LOCK_TRANSFER[True].all(
+            connection, {"owner_id": owner_id, "source_id": source_id, "number": target_number}
+        )
+    width = len(_LOCKED_COLUMNS)
+    refs = [AccountRef(row[0], row[width], row[width + 1], row[2]) for row in rows]
+    source = next((ref for ref in refs if ref.id == source_id and ref.owner_id == owner_id), None)
+    if source is None:
+        raise NotFound("No such account.")
+    if target_id is not None:
+        target = next((ref for ref in refs if ref.id == target_id), None)
+        if target is None:
+            raise NotFound("No such account.")
+    else:
+        target = next((ref for ref in refs if ref.number == target_number), None)
+        if target is None:
+            raise NotFound("No account has this number.")
+    return source, target, {row[0]: LockedAccount(*row[:width]) for row in rows}
 
 
 def _decide(
@@ -323,7 +395,7 @@ def _decide(
     movement: Movement,
     limits: Limits,
     clock: Callable[[], dt.datetime],
-) -> tuple[Declined | None, dict[uuid.UUID, _Locked], dt.datetime]:
+) -> tuple[Declined | None, dict[uuid.UUID, LockedAccount], dt.datetime]:
     """Lock the customer accounts and apply the rules. Writes nothing.
 
     Returns the decision, the locked accounts and the entry's time, read from `clock` only
@@ -343,7 +415,14 @@ def _decide(
         )
     sides = (movement.source_account_id, movement.target_account_id)
     customer_ids = [account_id for account_id in sides if not internal.is_internal(account_id)]
-    locked = _lock_customer_accounts(connection, customer_ids)
+    if movement.locked is None:
+        locked = _lock_customer_accounts(connection, customer_ids)
+    else:
+        locked = {
+            account_id: movement.locked[account_id]
+            for account_id in customer_ids
+            if account_id in movement.locked
+        }
     now = clock()
     today = now.date()
     for account_id in sides:
@@ -411,7 +490,7 @@ def _entry_values(
 
 def _posting_params(
     movement: Movement,
-    locked: dict[uuid.UUID, _Locked],
+    locked: dict[uuid.UUID, LockedAccount],
     entry_id: uuid.UUID,
     now: dt.datetime,
 ) -> tuple[dict[str, Any], dict[uuid.UUID, int]]:
@@ -439,7 +518,7 @@ def _posting_params(
 
 def _balance_params(
     movement: Movement,
-    locked: dict[uuid.UUID, _Locked],
+    locked: dict[uuid.UUID, LockedAccount],
     balances_after: dict[uuid.UUID, int],
     today: dt.date,
 ) -> dict[str, Any]:

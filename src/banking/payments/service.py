@@ -259,8 +259,8 @@ async def transfer(
 
     def resolve(connection: Connection) -> tuple[ledger.Movement, ledger.Render]:
         # A target by id only among the caller's own accounts (other ids are 404); by
-        # number, any customer account.
-        source, target = accounts.get_pair_sync(
+        # number, any customer account. Both are locked here for the ledger.
+        source, target, locked = ledger.lock_transfer_accounts_sync(
             connection,
             owner_id=principal.user_id,
             source_id=request.source_account_id,
@@ -279,6 +279,7 @@ async def transfer(
             initiator_id=principal.user_id,
             idempotency_key=idempotency_key,
             client=client,
+            locked=locked,
         )
         return movement, render
 
