@@ -37,7 +37,6 @@ from banking.audit import service as audit
 from banking.core.db import UTCDateTime, database_of, utcnow, write_transaction
 from banking.core.deps import ClientInfo
 from banking.core.errors import Conflict, NotFound
-from banking.core.prepared import Prepared
 from banking.core.security import AccessClaims
 from banking.holders.models import AccountHolder
 from banking.identity import service as identity
@@ -205,20 +204,6 @@ class AccountRef:
     currency: str
 
 
-_REF_COLUMNS = (ACCOUNT.c.id, ACCOUNT.c.owner_id, ACCOUNT.c.number, ACCOUNT.c.currency)
-
-
-_OWNED = select(*_REF_COLUMNS).where(
-    ACCOUNT.c.id == bindparam("account_id"),
-    ACCOUNT.c.owner_id == bindparam("owner_id"),
-    ACCOUNT.c.is_internal.is_(False),
-)
-_BY_NUMBER = select(*_REF_COLUMNS).where(
-    ACCOUNT.c.number == bindparam("number"), ACCOUNT.c.is_internal.is_(False)
-)
-
-_PREPARED_OWNED = Prepared(_OWNED)
-_PREPARED_BY_NUMBER = Prepared(_BY_NUMBER)
 # Card holds, named without importing cards/ (which builds on this module).
 _HOLD = table(
     "card_authorization",
@@ -283,23 +268,6 @@ def owned_balance_sync(
     if row.id is None:
         raise NotFound("No such account.")
     return BalanceView(row.id, row.currency, row.balance_minor, row.held_minor, bool(row.holds_due))
-
-
-def get_owned_sync(
-    connection: Connection, *, owner_id: uuid.UUID, account_id: uuid.UUID
-) -> AccountRef:
-    """`get_owned` for code running inside a ledger transaction."""
-    row = _PREPARED_OWNED.first(connection, {"account_id": account_id, "owner_id": owner_id})
-    if row is None:
-        raise NotFound("No such account.")
-    return AccountRef(*row)
-
-
-def get_by_number_sync(connection: Connection, *, number: str) -> AccountRef:
-    row = _PREPARED_BY_NUMBER.first(connection, {"number": number})
-    if row is None:
-        raise NotFound("No account has this number.")
-    return AccountRef(*row)
 
 
 def _close_sync(

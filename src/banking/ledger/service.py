@@ -361,9 +361,8 @@ def lock_transfer_accounts_sync(
     """A transfer's two accounts, read and locked (in id order) in one statement.
 
     For a `resolve`: the source must be the caller's; the target is another of the
-    caller's accounts by id, or any customer account by number. Same answers as
-    `accounts.get_owned_sync` then `get_owned_sync` / `get_by_number_sync`, errors
-    included (the source's first). Pass the locked accounts as `Movement.locked`.
+    caller's accounts by id, or any customer account by number. Anything else is
+    `NotFound`, the source's error first. Pass the locked accounts as `Movement.locked`.
     """
     if target_id is not None:
         rows = _LOCK_TRANSFER[False].all(
@@ -388,6 +387,17 @@ def lock_transfer_accounts_sync(
         if target is None:
             raise NotFound("No account has this number.")
     return source, target, {row[0]: LockedAccount(*row[:width]) for row in rows}
+
+
+def lock_own_account_sync(
+    connection: Connection, *, owner_id: uuid.UUID, account_id: uuid.UUID
+) -> tuple[AccountRef, dict[uuid.UUID, LockedAccount]]:
+    """The caller's account, read and locked in one statement (a deposit or withdrawal's
+    `resolve`); anyone else's is `NotFound`. Pass the locked account as `Movement.locked`."""
+    account, _same, locked = lock_transfer_accounts_sync(
+        connection, owner_id=owner_id, source_id=account_id, target_id=account_id
+    )
+    return account, locked
 
 
 def _decide(

@@ -130,7 +130,7 @@ def _cash_movement(
         return StoredResponse(201, _json(out))
 
     def resolve(connection: Connection) -> tuple[ledger.Movement, ledger.Render]:
-        account = accounts.get_owned_sync(
+        account, locked = ledger.lock_own_account_sync(
             connection, owner_id=principal.user_id, account_id=account_id
         )
         cash = ledger.cash_account_id(account.currency)
@@ -145,6 +145,7 @@ def _cash_movement(
             initiator_id=principal.user_id,
             idempotency_key=idempotency_key,
             client=client,
+            locked=locked,
         )
         return movement, render
 
