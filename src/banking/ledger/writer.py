@@ -96,6 +96,11 @@ def _settle(future: asyncio.Future[Any], value: Any, error: BaseException | None
         future.set_result(value)
 
 
+def _settle_all(answers: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, value, error in answers:
+        _settle(future, value, error)
+
+
 class SqliteWriter(Writer):
     """SQLite: one thread, one connection, group commit (see the module docstring)."""
 
@@ -197,8 +202,12 @@ class SqliteWriter(Writer):
             gate.release()
         BATCH_SIZE.observe(len(batch))
         BATCH_SECONDS.observe(time.perf_counter() - started)
+        # One wake-up per event loop for the whole batch, not one per job.
+        answers: dict[asyncio.AbstractEventLoop, list[Any]] = {}
         for job, (value, error) in zip(batch, outcomes, strict=True):
-            job.loop.call_soon_threadsafe(_settle, job.future, value, error)
+            answers.setdefault(job.loop, []).append((job.future, value, error))
+        for loop, settled in answers.items():
+            loop.call_soon_threadsafe(_settle_all, settled)
 
     async def close(self) -> None:
         thread = self._thread
