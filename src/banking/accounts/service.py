@@ -14,7 +14,18 @@ import uuid
 from dataclasses import dataclass
 from typing import cast
 
-from sqlalchemy import String, Table, Uuid, and_, bindparam, column, exists, select, table, update
+from sqlalchemy import (
+    String,
+    Table,
+    Uuid,
+    and_,
+    bindparam,
+    column,
+    exists,
+    select,
+    table,
+    update,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -193,19 +204,6 @@ class AccountRef:
     currency: str
 
 
-_REF_COLUMNS = (ACCOUNT.c.id, ACCOUNT.c.owner_id, ACCOUNT.c.number, ACCOUNT.c.currency)
-
-
-_OWNED = select(*_REF_COLUMNS).where(
-    ACCOUNT.c.id == bindparam("account_id"),
-    ACCOUNT.c.owner_id == bindparam("owner_id"),
-    ACCOUNT.c.is_internal.is_(False),
-)
-_BY_NUMBER = select(*_REF_COLUMNS).where(
-    ACCOUNT.c.number == bindparam("number"), ACCOUNT.c.is_internal.is_(False)
-)
-
-
 # Card holds, named without importing cards/ (which builds on this module).
 _HOLD = table(
     "card_authorization",
@@ -340,23 +338,6 @@ def owned_balance_sync(
     if row.id is None:
         raise NotFound("No such account.")
     return BalanceView(row.id, row.currency, row.balance_minor, row.held_minor, bool(row.holds_due))
-
-
-def get_owned_sync(
-    connection: Connection, *, owner_id: uuid.UUID, account_id: uuid.UUID
-) -> AccountRef:
-    """`get_owned` for code running inside a ledger transaction."""
-    row = connection.execute(_OWNED, {"account_id": account_id, "owner_id": owner_id}).first()
-    if row is None:
-        raise NotFound("No such account.")
-    return AccountRef(*row)
-
-
-def get_by_number_sync(connection: Connection, *, number: str) -> AccountRef:
-    row = connection.execute(_BY_NUMBER, {"number": number}).first()
-    if row is None:
-        raise NotFound("No account has this number.")
-    return AccountRef(*row)
 
 
 def _close_sync(

@@ -22,6 +22,7 @@ from banking.audit.models import AuditEvent
 from banking.core.db import utcnow, write_transaction
 from banking.core.deps import ClientInfo
 from banking.core.pagination import PageRequest, keyset_after
+from banking.core.prepared import Prepared
 
 GENESIS_HASH = "0" * 64
 SEAL_BATCH = 1000
@@ -63,12 +64,28 @@ async def record(session: AsyncSession, **fields: Any) -> None:
     await session.execute(insert(AuditEvent).values(**event_values(**fields)))
 
 
-_INSERT_EVENT = insert(AuditEvent)
+_EVENT_COLUMNS = (
+    "occurred_at",
+    "actor_id",
+    "event_type",
+    "target_type",
+    "target_id",
+    "outcome",
+    "ip",
+    "user_agent",
+    "request_id",
+    "details",
+)
+# One audit row from `event_values` (the ledger writes it among its other writes).
+INSERT_EVENT = insert(AuditEvent).values(
+    {name: bindparam(name, type_=AuditEvent.__table__.c[name].type) for name in _EVENT_COLUMNS}
+)
+_INSERT_EVENT = Prepared(INSERT_EVENT)
 
 
 def record_sync(connection: Connection, **fields: Any) -> None:
     """`record` for code running on a synchronous connection (the ledger's writer)."""
-    connection.execute(_INSERT_EVENT, event_values(**fields))
+    _INSERT_EVENT.run(connection, event_values(**fields))
 
 
 async def record_alone(session: AsyncSession, **fields: Any) -> None:

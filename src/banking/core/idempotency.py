@@ -31,13 +31,28 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Index, Integer, String, Table, Text, bindparam, delete, select, text
+from sqlalchemy import (
+    BigInteger,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal_column,
+    select,
+    text,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from banking.core.db import Base, BigId, UTCDateTime, utcnow
 from banking.core.errors import Conflict, DomainError, InvalidRequest
+from banking.core.prepared import Prepared
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -151,36 +166,49 @@ IN_FLIGHT = InFlight()
 
 
 def _replay_or_refuse(row: Any, claim: Claim) -> StoredResponse:
-    if row.fingerprint != claim.fingerprint:
+    """`row` is (fingerprint, response_status, response_body)."""
+    if row[0] != claim.fingerprint:
         raise IdempotencyKeyReused()
-    return StoredResponse(status=row.response_status, body=row.response_body.encode())
+    return StoredResponse(status=row[1], body=row[2].encode())
 
 
 _RECORD = cast(Table, IdempotencyRecord.__table__)
 # Built once (building and cache-keying a statement per call is the expensive part).
-_LOOKUP = select(_RECORD.c.fingerprint, _RECORD.c.response_status, _RECORD.c.response_body).where(
+_LOOKUP_WHERE = (
     _RECORD.c.scope == bindparam("scope"),
     _RECORD.c.key == bindparam("key"),
     _RECORD.c.expires_at > bindparam("now", type_=_RECORD.c.expires_at.type),
 )
+_LOOKUP = select(_RECORD.c.fingerprint, _RECORD.c.response_status, _RECORD.c.response_body).where(
+    *_LOOKUP_WHERE
+)
+_PREPARED_LOOKUP = Prepared(_LOOKUP)
 _STORED_COLUMNS = ("fingerprint", "response_status", "response_body", "created_at", "expires_at")
 
 
-# INSERT, or replace an expired record in place; a live one is left alone (no row).
-# Written as text with typed parameters: SQLAlchemy cannot cache an ON CONFLICT construct,
-# so it would compile it again for every money movement. Valid on SQLite and PostgreSQL.
-_STORE = text(
+# INSERT, or replace an expired record in place; a live one is left alone (no row
+# written). Written as text with typed parameters (valid on SQLite and PostgreSQL alike);
+# its parameters are those of `store_params`. `STORE_RETURNING` returns the row's id.
+_STORE_SQL = (
     f'INSERT INTO idempotency_record (scope, "key", {", ".join(_STORED_COLUMNS)}) '
     f"VALUES (:v_scope, :v_key, {', '.join(f':v_{name}' for name in _STORED_COLUMNS)}) "
     'ON CONFLICT (scope, "key") DO UPDATE SET '
     + ", ".join(f"{name} = excluded.{name}" for name in _STORED_COLUMNS)
-    + " WHERE idempotency_record.expires_at <= :v_now RETURNING idempotency_record.id"
-).bindparams(
+    + " WHERE idempotency_record.expires_at <= :v_now"
+)
+_STORE_PARAMS = (
     bindparam("v_scope", type_=_RECORD.c.scope.type),
     bindparam("v_key", type_=_RECORD.c.key.type),
     bindparam("v_now", type_=_RECORD.c.expires_at.type),
     *(bindparam(f"v_{name}", type_=_RECORD.c[name].type) for name in _STORED_COLUMNS),
 )
+STORE = text(_STORE_SQL).bindparams(*_STORE_PARAMS)
+STORE_RETURNING = (
+    text(_STORE_SQL + " RETURNING idempotency_record.id")
+    .bindparams(*_STORE_PARAMS)
+    .columns(_RECORD.c.id)
+)
+_STORE = Prepared(STORE)
 
 
 def _lookup_params(claim: Claim, now: dt.datetime) -> dict[str, Any]:
@@ -201,11 +229,25 @@ async def lookup(
 def lookup_sync(
     connection: Connection, claim: Claim, *, now: dt.datetime | None = None
 ) -> StoredResponse | None:
-    row = connection.execute(_LOOKUP, _lookup_params(claim, now or utcnow())).first()
+    row = _PREPARED_LOOKUP.first(connection, _lookup_params(claim, now or utcnow()))
     return None if row is None else _replay_or_refuse(row, claim)
 
 
-_TRY_LOCK = text("SELECT pg_try_advisory_xact_lock(:id)")
+_TRY_LOCK = Prepared(text("SELECT pg_try_advisory_xact_lock(:id)"))
+# PostgreSQL: the advisory lock and the lookup in one round trip (one row: the lock's
+# result, then the record's columns, NULL when there is none).
+_LOCK_AND_LOOKUP = Prepared(
+    select(
+        func.pg_try_advisory_xact_lock(bindparam("lock_id", type_=BigInteger)),
+        _RECORD.c.fingerprint,
+        _RECORD.c.response_status,
+        _RECORD.c.response_body,
+    ).select_from(
+        select(literal_column("1").label("one"))
+        .subquery("one")
+        .outerjoin(_RECORD, and_(*_LOOKUP_WHERE))
+    )
+)
 
 
 def lock_sync(connection: Connection, claim: Claim) -> None:
@@ -216,9 +258,52 @@ def lock_sync(connection: Connection, claim: Claim) -> None:
     """
     if connection.dialect.name != "postgresql":
         return
-    got = connection.execute(_TRY_LOCK, {"id": claim.lock_id}).scalar_one()
-    if not got:
+    row = _TRY_LOCK.first(connection, {"id": claim.lock_id})
+    if row is None or not row[0]:
         raise IdempotencyKeyInFlight()
+
+
+StoredRow = tuple[Any, ...]
+"""A stored record as read: (fingerprint, response_status, response_body)."""
+
+
+def claim_sync(connection: Connection, claim: Claim, *, now: dt.datetime) -> StoredRow | None:
+    """`lock_sync` then the stored record for this claim (None if unused or expired),
+    in one statement on PostgreSQL. Turn the record into the answer with `replay`.
+
+    The lookup reads the statement's snapshot, which may predate a commit by the lock's
+    previous holder; the unique (scope, key) constraint then stops `store_sync`, as for
+    any race past the checks.
+    """
+    params = _lookup_params(claim, now)
+    if connection.dialect.name != "postgresql":
+        return _PREPARED_LOOKUP.first(connection, params)
+    row = _LOCK_AND_LOOKUP.first(connection, {**params, "lock_id": claim.lock_id})
+    assert row is not None
+    if not row[0]:
+        raise IdempotencyKeyInFlight()
+    return None if row[1] is None else row[1:]
+
+
+def replay(row: StoredRow, claim: Claim) -> StoredResponse:
+    """The stored answer to replay; `IdempotencyKeyReused` if the request differs."""
+    return _replay_or_refuse(row, claim)
+
+
+def store_params(
+    claim: Claim, response: StoredResponse, *, now: dt.datetime, ttl_s: int
+) -> dict[str, Any]:
+    """The parameters of `STORE` for this claim and answer."""
+    return {
+        "v_scope": claim.scope,
+        "v_key": claim.key,
+        "v_fingerprint": claim.fingerprint,
+        "v_response_status": response.status,
+        "v_response_body": response.body.decode(),
+        "v_created_at": now,
+        "v_expires_at": now + dt.timedelta(seconds=ttl_s),
+        "v_now": now,
+    }
 
 
 def store_sync(
@@ -231,20 +316,8 @@ def store_sync(
 ) -> bool:
     """Record the answer in the caller's transaction. False if the key is already taken
     (the caller must roll back and replay the stored answer)."""
-    inserted = connection.execute(
-        _STORE,
-        {
-            "v_scope": claim.scope,
-            "v_key": claim.key,
-            "v_fingerprint": claim.fingerprint,
-            "v_response_status": response.status,
-            "v_response_body": response.body.decode(),
-            "v_created_at": now,
-            "v_expires_at": now + dt.timedelta(seconds=ttl_s),
-            "v_now": now,
-        },
-    ).first()
-    return inserted is not None
+    params = store_params(claim, response, now=now, ttl_s=ttl_s)
+    return _STORE.rowcount(connection, params) == 1
 
 
 def purge_expired_sync(connection: Connection, *, now: dt.datetime) -> int:

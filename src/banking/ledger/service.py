@@ -17,16 +17,18 @@ the ledger's writer (see `ledger/writer.py`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import Table, bindparam, case, insert, select, text, update
+from sqlalchemy import Table, and_, bindparam, case, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
 from banking.accounts.models import Account, AccountStatus
+from banking.accounts.service import AccountRef
 from banking.audit import service as audit
 from banking.core import idempotency
 from banking.core.config import Settings
@@ -34,6 +36,7 @@ from banking.core.db import Database, utcnow
 from banking.core.deps import ClientInfo
 from banking.core.errors import Conflict, DomainError, InvalidRequest, NotFound
 from banking.core.idempotency import Claim, StoredResponse
+from banking.core.prepared import Part, Prepared, Writes
 from banking.ledger import internal
 from banking.ledger.models import EntryKind, EntryStatus, JournalEntry, Posting
 from banking.ledger.writer import writer_for
@@ -153,6 +156,9 @@ class Movement:
     idempotency_key: str | None = None
     release_hold_minor: int = 0
     client: ClientInfo | None = None
+    locked: Mapping[uuid.UUID, LockedAccount] | None = field(default=None, compare=False)
+    """The customer accounts of the movement, when its resolve already locked them (see
+    `lock_transfer_accounts_sync`); None lets the ledger lock them."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -188,7 +194,9 @@ class _KeyTaken(Exception):
 
 
 @dataclass(slots=True)
-class _Locked:
+class LockedAccount:
+    """A customer account's state, read under its row lock."""
+
     id: uuid.UUID
     status: str
     currency: str
@@ -199,24 +207,53 @@ class _Locked:
     outgoing_minor: int
 
 
-# Statements are built once: building and cache-keying a statement per call costs more
-# CPU than executing it (the ledger's hot path is CPU-bound on SQLite).
-_LOCK_ACCOUNTS = (
-    select(
-        ACCOUNT.c.id,
-        ACCOUNT.c.status,
-        ACCOUNT.c.currency,
-        ACCOUNT.c.balance_minor,
-        ACCOUNT.c.held_minor,
-        ACCOUNT.c.daily_outgoing_limit_minor,
-        ACCOUNT.c.outgoing_on,
-        ACCOUNT.c.outgoing_minor,
-    )
-    .where(ACCOUNT.c.id.in_(bindparam("ids", expanding=True)), ACCOUNT.c.is_internal.is_(False))
-    .order_by(ACCOUNT.c.id)
-    .with_for_update()
+# Statements are built once and run on the DBAPI cursor (see `core/prepared.py`): building,
+# cache-keying and executing a statement through `Connection.execute` costs more CPU than
+# the database spends on it (the ledger's hot path is CPU-bound).
+_LOCKED_COLUMNS = (
+    ACCOUNT.c.id,
+    ACCOUNT.c.status,
+    ACCOUNT.c.currency,
+    ACCOUNT.c.balance_minor,
+    ACCOUNT.c.held_minor,
+    ACCOUNT.c.daily_outgoing_limit_minor,
+    ACCOUNT.c.outgoing_on,
+    ACCOUNT.c.outgoing_minor,
 )
-_INSERT_ENTRY = insert(ENTRY)
+
+
+def _lock_accounts_statement(count: int) -> Prepared:
+    ids = [bindparam(f"id_{index}", type_=ACCOUNT.c.id.type) for index in range(count)]
+    return Prepared(
+        select(*_LOCKED_COLUMNS)
+        .where(ACCOUNT.c.id.in_(ids), ACCOUNT.c.is_internal.is_(False))
+        .order_by(ACCOUNT.c.id)
+        .with_for_update()
+    )
+
+
+# A movement touches at most two customer accounts.
+_LOCK_ACCOUNTS = {count: _lock_accounts_statement(count) for count in (1, 2)}
+
+
+_ENTRY_COLUMNS = (
+    "id",
+    "kind",
+    "status",
+    "source_account_id",
+    "target_account_id",
+    "origin_account_id",
+    "amount_minor",
+    "currency",
+    "description",
+    "initiator_id",
+    "idempotency_key",
+    "decline_reason",
+    "created_at",
+)
+_INSERT_ENTRY = insert(ENTRY).values(
+    {name: bindparam(name, type_=ENTRY.c[name].type) for name in _ENTRY_COLUMNS}
+)
 _POSTING_COLUMNS = (
     "entry_id",
     "account_id",
@@ -225,19 +262,12 @@ _POSTING_COLUMNS = (
     "balance_after_minor",
     "created_at",
 )
-# Both legs in one multi-row INSERT (one round trip on PostgreSQL). Written as text with
-# typed parameters because SQLAlchemy does not cache multi-row VALUES constructs.
-_INSERT_TWO_POSTINGS = text(
-    f"INSERT INTO posting ({', '.join(_POSTING_COLUMNS)}) VALUES "
-    + ", ".join(
-        "(" + ", ".join(f":{name}_{leg}" for name in _POSTING_COLUMNS) + ")" for leg in (0, 1)
-    )
-).bindparams(
-    *(
-        bindparam(f"{name}_{leg}", type_=POSTING.c[name].type)
+# Both legs in one multi-row INSERT.
+_INSERT_TWO_POSTINGS = insert(POSTING).values(
+    [
+        {name: bindparam(f"{name}_{leg}", type_=POSTING.c[name].type) for name in _POSTING_COLUMNS}
         for leg in (0, 1)
-        for name in _POSTING_COLUMNS
-    )
+    ]
 )
 _BALANCE_COLUMNS = ("balance_minor", "held_minor", "outgoing_minor", "outgoing_on")
 
@@ -264,14 +294,110 @@ def _update_accounts_statement(count: int) -> Any:
 _UPDATE_ACCOUNTS = {count: _update_accounts_statement(count) for count in (1, 2)}
 
 
+@functools.cache
+def _writes(*, store: bool, posted: bool, accounts: int) -> Writes:
+    """All the writes of one movement: on PostgreSQL one statement (one round trip).
+
+    In order: the idempotency record (with a claim), the entry, then for a posted entry
+    its postings and the `accounts` customer accounts' balances, then the audit row.
+    """
+    parts: list[Part] = [(idempotency.STORE, idempotency.STORE_RETURNING)] if store else []
+    parts.append(_INSERT_ENTRY)
+    if posted:
+        parts.append(_INSERT_TWO_POSTINGS)
+        if accounts:
+            parts.append(_UPDATE_ACCOUNTS[accounts])
+    parts.append(audit.INSERT_EVENT)
+    return Writes(*parts)
+
+
 def _lock_customer_accounts(
     connection: Connection, account_ids: Sequence[uuid.UUID]
-) -> dict[uuid.UUID, _Locked]:
+) -> dict[uuid.UUID, LockedAccount]:
     # Lock in id order, in one statement, so two opposite transfers cannot deadlock.
     if not account_ids:
         return {}
-    rows = connection.execute(_LOCK_ACCOUNTS, {"ids": sorted(account_ids)}).all()
-    return {row[0]: _Locked(*row) for row in rows}
+    ids = sorted(set(account_ids))
+    rows = _LOCK_ACCOUNTS[len(ids)].all(
+        connection, {f"id_{index}": account_id for index, account_id in enumerate(ids)}
+    )
+    return {row[0]: LockedAccount(*row) for row in rows}
+
+
+def _transfer_lock_statement(*, by_number: bool) -> Prepared:
+    owner = bindparam("owner_id", type_=ACCOUNT.c.owner_id.type)
+    source = bindparam("source_id", type_=ACCOUNT.c.id.type)
+    if by_number:
+        # The caller's source, and any customer account by number.
+        named = or_(
+            and_(ACCOUNT.c.id == source, ACCOUNT.c.owner_id == owner),
+            ACCOUNT.c.number == bindparam("number"),
+        )
+    else:
+        # The caller's source and target: other members' ids are unknown ids.
+        target = bindparam("target_id", type_=ACCOUNT.c.id.type)
+        named = and_(ACCOUNT.c.owner_id == owner, ACCOUNT.c.id.in_([source, target]))
+    return Prepared(
+        select(*_LOCKED_COLUMNS, ACCOUNT.c.owner_id, ACCOUNT.c.number)
+        .where(named, ACCOUNT.c.is_internal.is_(False))
+        .order_by(ACCOUNT.c.id)
+        .with_for_update()
+    )
+
+
+_LOCK_TRANSFER = {
+    by_number: _transfer_lock_statement(by_number=by_number) for by_number in (False, True)
+}
+
+
+def lock_transfer_accounts_sync(
+    connection: Connection,
+    *,
+    owner_id: uuid.UUID,
+    source_id: uuid.UUID,
+    target_id: uuid.UUID | None = None,
+    target_number: str | None = None,
+) -> tuple[AccountRef, AccountRef, dict[uuid.UUID, LockedAccount]]:
+    """A transfer's two accounts, read and locked (in id order) in one statement.
+
+    For a `resolve`: the source must be the caller's; the target is another of the
+    caller's accounts by id, or any customer account by number. Anything else is
+    `NotFound`, the source's error first. Pass the locked accounts as `Movement.locked`.
+    """
+    if target_id is not None:
+        rows = _LOCK_TRANSFER[False].all(
+            connection, {"owner_id": owner_id, "source_id": source_id, "target_id": target_id}
+        )
+    else:
+        assert target_number is not None
+        rows = _LOCK_TRANSFER[True].all(
+            connection, {"owner_id": owner_id, "source_id": source_id, "number": target_number}
+        )
+    width = len(_LOCKED_COLUMNS)
+    refs = [AccountRef(row[0], row[width], row[width + 1], row[2]) for row in rows]
+    source = next((ref for ref in refs if ref.id == source_id and ref.owner_id == owner_id), None)
+    if source is None:
+        raise NotFound("No such account.")
+    if target_id is not None:
+        target = next((ref for ref in refs if ref.id == target_id), None)
+        if target is None:
+            raise NotFound("No such account.")
+    else:
+        target = next((ref for ref in refs if ref.number == target_number), None)
+        if target is None:
+            raise NotFound("No account has this number.")
+    return source, target, {row[0]: LockedAccount(*row[:width]) for row in rows}
+
+
+def lock_own_account_sync(
+    connection: Connection, *, owner_id: uuid.UUID, account_id: uuid.UUID
+) -> tuple[AccountRef, dict[uuid.UUID, LockedAccount]]:
+    """The caller's account, read and locked in one statement (a deposit or withdrawal's
+    `resolve`); anyone else's is `NotFound`. Pass the locked account as `Movement.locked`."""
+    account, _same, locked = lock_transfer_accounts_sync(
+        connection, owner_id=owner_id, source_id=account_id, target_id=account_id
+    )
+    return account, locked
 
 
 def _decide(
@@ -279,7 +405,7 @@ def _decide(
     movement: Movement,
     limits: Limits,
     clock: Callable[[], dt.datetime],
-) -> tuple[Declined | None, dict[uuid.UUID, _Locked], dt.datetime]:
+) -> tuple[Declined | None, dict[uuid.UUID, LockedAccount], dt.datetime]:
     """Lock the customer accounts and apply the rules. Writes nothing.
 
     Returns the decision, the locked accounts and the entry's time, read from `clock` only
@@ -299,7 +425,14 @@ def _decide(
         )
     sides = (movement.source_account_id, movement.target_account_id)
     customer_ids = [account_id for account_id in sides if not internal.is_internal(account_id)]
-    locked = _lock_customer_accounts(connection, customer_ids)
+    if movement.locked is None:
+        locked = _lock_customer_accounts(connection, customer_ids)
+    else:
+        locked = {
+            account_id: movement.locked[account_id]
+            for account_id in customer_ids
+            if account_id in movement.locked
+        }
     now = clock()
     today = now.date()
     for account_id in sides:
@@ -365,60 +498,42 @@ def _entry_values(
     }
 
 
-def _write_posted(
-    connection: Connection,
+def _posting_params(
     movement: Movement,
-    locked: dict[uuid.UUID, _Locked],
+    locked: dict[uuid.UUID, LockedAccount],
     entry_id: uuid.UUID,
     now: dt.datetime,
-) -> dict[uuid.UUID, int]:
+) -> tuple[dict[str, Any], dict[uuid.UUID, int]]:
+    """The postings' parameters, and each customer account's balance after them."""
     legs = (
         (movement.source_account_id, -movement.amount_minor),
         (movement.target_account_id, movement.amount_minor),
     )
-    today = now.date()
     balances_after: dict[uuid.UUID, int] = {}
-    postings = []
-    for account_id, amount_minor in legs:
+    params: dict[str, Any] = {}
+    for leg, (account_id, amount_minor) in enumerate(legs):
         account = locked.get(account_id)
         balance_after = None
         if account is not None:
             balance_after = account.balance_minor + amount_minor
             balances_after[account_id] = balance_after
-        postings.append(
-            {
-                "entry_id": entry_id,
-                "account_id": account_id,
-                "amount_minor": amount_minor,
-                "currency": movement.currency,
-                "balance_after_minor": balance_after,
-                "created_at": now,
-            }
-        )
-    connection.execute(
-        _INSERT_ENTRY, _entry_values(movement, entry_id, now, EntryStatus.posted, None)
-    )
-    connection.execute(
-        _INSERT_TWO_POSTINGS,
-        {
-            f"{name}_{leg}": value
-            for leg, posting in enumerate(postings)
-            for name, value in posting.items()
-        },
-    )
-    if locked:
-        _update_balances(connection, movement, locked, balances_after, today)
-    return balances_after
+        params[f"entry_id_{leg}"] = entry_id
+        params[f"account_id_{leg}"] = account_id
+        params[f"amount_minor_{leg}"] = amount_minor
+        params[f"currency_{leg}"] = movement.currency
+        params[f"balance_after_minor_{leg}"] = balance_after
+        params[f"created_at_{leg}"] = now
+    return params, balances_after
 
 
-def _update_balances(
-    connection: Connection,
+def _balance_params(
     movement: Movement,
-    locked: dict[uuid.UUID, _Locked],
+    locked: dict[uuid.UUID, LockedAccount],
     balances_after: dict[uuid.UUID, int],
     today: dt.date,
-) -> None:
-    """One UPDATE for every touched customer account (values computed under the lock)."""
+) -> dict[str, Any]:
+    """The parameters of one UPDATE for every touched customer account (values computed
+    under the lock)."""
     held: dict[uuid.UUID, int] = {}
     outgoing: dict[uuid.UUID, int] = {}
     outgoing_on: dict[uuid.UUID, dt.date | None] = {}
@@ -432,17 +547,14 @@ def _update_balances(
         spent = source.outgoing_minor if source.outgoing_on == today else 0
         outgoing[source.id] = spent + movement.amount_minor
         outgoing_on[source.id] = today
-    ids = sorted(locked)
     params: dict[str, Any] = {}
-    for index, account_id in enumerate(ids):
+    for index, account_id in enumerate(sorted(locked)):
         params[f"id_{index}"] = account_id
         params[f"balance_minor_{index}"] = balances_after[account_id]
         params[f"held_minor_{index}"] = held[account_id]
         params[f"outgoing_minor_{index}"] = outgoing[account_id]
         params[f"outgoing_on_{index}"] = outgoing_on[account_id]
-    updated = connection.execute(_UPDATE_ACCOUNTS[len(ids)], params)
-    if updated.rowcount != len(ids):
-        raise LedgerInvariantError("a locked account was not updated")
+    return params
 
 
 Resolve = Callable[[Connection], tuple[Movement, Render | None]]
@@ -492,13 +604,13 @@ def execute_sync(
     """
     explicit_now = now
     now = now or utcnow()
-    if claim is not None:
-        idempotency.lock_sync(connection, claim)
+    # The key's lock and its stored record come first (one statement); the replay (or
+    # refusal of a different request) is answered after `resolve`, whose errors win.
+    stored = idempotency.claim_sync(connection, claim, now=now) if claim is not None else None
     movement, render = resolve(connection)
-    if claim is not None:
-        stored = idempotency.lookup_sync(connection, claim, now=now)
-        if stored is not None:
-            return Result(outcome=None, response=stored, replayed=True)
+    if stored is not None:
+        assert claim is not None
+        return Result(outcome=None, response=idempotency.replay(stored, claim), replayed=True)
     decline, locked, now = _decide(
         connection, movement, limits, (lambda: explicit_now) if explicit_now else utcnow
     )
@@ -527,38 +639,45 @@ def execute_sync(
         balances_after=balances_after,
     )
     response = render(outcome) if render else None
+    params = _entry_values(movement, entry_id, now, status, decline)
     if claim is not None:
         if response is None:
             raise LedgerInvariantError("an idempotent movement needs a rendered response")
-        if not idempotency.store_sync(
-            connection, claim, response, now=now, ttl_s=idempotency_ttl_s
-        ):
-            raise _KeyTaken()
+        params.update(idempotency.store_params(claim, response, now=now, ttl_s=idempotency_ttl_s))
     if decline is None:
-        written = _write_posted(connection, movement, locked, entry_id, now)
+        postings, written = _posting_params(movement, locked, entry_id, now)
         if written != balances_after:
             raise LedgerInvariantError("balances after do not match the plan")
-    else:
-        connection.execute(
-            _INSERT_ENTRY, _entry_values(movement, entry_id, now, EntryStatus.declined, decline)
+        params.update(postings)
+        if locked:
+            params.update(_balance_params(movement, locked, balances_after, now.date()))
+    params.update(
+        audit.event_values(
+            event_type=f"ledger.{movement.kind.value}",
+            outcome="success" if decline is None else "declined",
+            actor_id=movement.initiator_id,
+            target_type="journal_entry",
+            target_id=entry_id,
+            client=movement.client,
+            occurred_at=now,
+            details={
+                "amount_minor": movement.amount_minor,
+                "currency": movement.currency,
+                "source_account_id": movement.source_account_id,
+                "target_account_id": movement.target_account_id,
+                **({"reason": decline.reason} if decline else {}),
+            },
         )
-    audit.record_sync(
-        connection,
-        event_type=f"ledger.{movement.kind.value}",
-        outcome="success" if decline is None else "declined",
-        actor_id=movement.initiator_id,
-        target_type="journal_entry",
-        target_id=entry_id,
-        client=movement.client,
-        occurred_at=now,
-        details={
-            "amount_minor": movement.amount_minor,
-            "currency": movement.currency,
-            "source_account_id": movement.source_account_id,
-            "target_account_id": movement.target_account_id,
-            **({"reason": decline.reason} if decline else {}),
-        },
     )
+    writes = _writes(
+        store=claim is not None, posted=decline is None, accounts=0 if decline else len(locked)
+    )
+    counts = writes.run(connection, params)
+    if claim is not None and counts[0] != 1:
+        # The key was stored meanwhile: roll everything back and replay that answer.
+        raise _KeyTaken()
+    if decline is None and locked and counts[-2] != len(locked):
+        raise LedgerInvariantError("a locked account was not updated")
     return Result(outcome=outcome, response=response)
 
 

@@ -58,6 +58,12 @@ BATCH_SECONDS = Histogram(
 )
 
 
+# One job at a time runs in the savepoint, so one name serves all.
+_SAVEPOINT = "SAVEPOINT ledger_job"
+_ROLLBACK_TO_SAVEPOINT = "ROLLBACK TO SAVEPOINT ledger_job"
+_RELEASE_SAVEPOINT = "RELEASE SAVEPOINT ledger_job"
+
+
 class Writer:
     """PostgreSQL (and the fallback): the function runs on a pooled async connection."""
 
@@ -168,16 +174,21 @@ class SqliteWriter(Writer):
             try:
                 # The jobs run here, on the event loop: each is a few short statements
                 # under the write lock this transaction holds, so nothing waits; handing
-                # every job to a thread would cost more than the job itself.
+                # every job to a thread would cost more than the job itself. Savepoints
+                # go straight to the driver: through SQLAlchemy each would cost a
+                # statement compile and an execution context, more than the SQL itself.
+                driver = connection.connection.dbapi_connection
+                assert driver is not None
                 for job in batch:
-                    savepoint = connection.begin_nested()
+                    driver.execute(_SAVEPOINT)
                     try:
                         value = job.fn(connection)
                     except Exception as exc:
-                        savepoint.rollback()
+                        driver.execute(_ROLLBACK_TO_SAVEPOINT)
+                        driver.execute(_RELEASE_SAVEPOINT)
                         outcomes.append((None, exc))
                     else:
-                        savepoint.commit()
+                        driver.execute(_RELEASE_SAVEPOINT)
                         outcomes.append((value, None))
                 await loop.run_in_executor(self._io, transaction.commit)
             except BaseException:

@@ -126,7 +126,7 @@ def _cash_movement(
         return StoredResponse(201, _json(out))
 
     def resolve(connection: Connection) -> tuple[ledger.Movement, ledger.Render]:
-        account = accounts.get_owned_sync(
+        account, locked = ledger.lock_own_account_sync(
             connection, owner_id=principal.user_id, account_id=account_id
         )
         cash = ledger.cash_account_id(account.currency)
@@ -141,6 +141,7 @@ def _cash_movement(
             initiator_id=principal.user_id,
             idempotency_key=idempotency_key,
             client=client,
+            locked=locked,
         )
         return movement, render
 
@@ -254,17 +255,15 @@ async def transfer(
         return StoredResponse(201, _json(out))
 
     def resolve(connection: Connection) -> tuple[ledger.Movement, ledger.Render]:
-        source = accounts.get_owned_sync(
-            connection, owner_id=principal.user_id, account_id=request.source_account_id
+        # A target by id only among the caller's own accounts (other ids are 404); by
+        # number, any customer account. Both are locked here for the ledger.
+        source, target, locked = ledger.lock_transfer_accounts_sync(
+            connection,
+            owner_id=principal.user_id,
+            source_id=request.source_account_id,
+            target_id=request.target_account_id,
+            target_number=request.target_account_number,
         )
-        if request.target_account_id is not None:
-            # By id only among the caller's own accounts: other ids are 404.
-            target = accounts.get_owned_sync(
-                connection, owner_id=principal.user_id, account_id=request.target_account_id
-            )
-        else:
-            assert request.target_account_number is not None
-            target = accounts.get_by_number_sync(connection, number=request.target_account_number)
         payee["target"] = target
         movement = ledger.Movement(
             kind=EntryKind.transfer,
@@ -277,6 +276,7 @@ async def transfer(
             initiator_id=principal.user_id,
             idempotency_key=idempotency_key,
             client=client,
+            locked=locked,
         )
         return movement, render
 
