@@ -37,6 +37,7 @@ from banking.audit import service as audit
 from banking.core.db import UTCDateTime, database_of, utcnow, write_transaction
 from banking.core.deps import ClientInfo
 from banking.core.errors import Conflict, NotFound
+from banking.core.prepared import Prepared
 from banking.core.security import AccessClaims
 from banking.holders.models import AccountHolder
 from banking.identity import service as identity
@@ -269,6 +270,7 @@ _OWNED_BALANCES = (
     .where(*identity.SESSION_WHERE)
     .order_by(ACCOUNT.c.created_at, ACCOUNT.c.id)
 )
+_PREPARED_OWNED_BALANCES = Prepared(_OWNED_BALANCES)
 
 
 @dataclass(frozen=True, slots=True)
@@ -295,22 +297,20 @@ def owned_balances_sync(
     """The session check and all the caller's balances in one statement (401 when the
     session is no longer good); `holds_due` says whether a card hold has lapsed."""
     params = {**identity.session_params(claims), "now": now}
-    rows = connection.execute(_OWNED_BALANCES, params).all()
+    rows = _PREPARED_OWNED_BALANCES.all(connection, params)
     principal = identity.session_checked(claims, rows[0] if rows else None, now=now)
+    # Columns: the session state (3), then id, number, type, status, currency, balance,
+    # held, holds_due.
     accounts = [
-        BalancesRow(
-            row.id,
-            row.number or "",
-            row.type,
-            row.status,
-            row.currency,
-            row.balance_minor,
-            row.held_minor,
-        )
+        BalancesRow(row[3], row[4] or "", row[5], row[6], row[7], row[8], row[9])
         for row in rows
-        if row.id is not None
+        if row[3] is not None
     ]
-    return BalancesView(principal, accounts, any(bool(row.holds_due) for row in rows))
+    return BalancesView(principal, accounts, any(bool(row[10]) for row in rows))
+
+
+# The hottest read: straight on the DBAPI cursor (see core/prepared.py).
+_PREPARED_OWNED_BALANCE = Prepared(_OWNED_BALANCE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -332,12 +332,13 @@ def owned_balance_sync(
     """The session check and the caller's account balance in one statement: 401 when the
     session is no longer good, then 404 for an account that is not the caller's."""
     params = {**identity.session_params(claims), "account_id": account_id, "now": now}
-    row = connection.execute(_OWNED_BALANCE, params).first()
+    row = _PREPARED_OWNED_BALANCE.first(connection, params)
     identity.session_checked(claims, row, now=now)
     assert row is not None
-    if row.id is None:
+    # Columns: the session state (3), then id, currency, balance, held, holds_due.
+    if row[3] is None:
         raise NotFound("No such account.")
-    return BalanceView(row.id, row.currency, row.balance_minor, row.held_minor, bool(row.holds_due))
+    return BalanceView(row[3], row[4], row[5], row[6], bool(row[7]))
 
 
 def _close_sync(

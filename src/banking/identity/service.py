@@ -26,6 +26,7 @@ from banking.core.db import utcnow, write_transaction
 from banking.core.deps import ClientInfo
 from banking.core.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
 from banking.core.metrics import AUTH_EVENTS
+from banking.core.prepared import Prepared
 from banking.holders.models import AccountHolder
 from banking.identity.models import AuthSession, RefreshToken, Role, User
 from banking.identity.policy import password_problem
@@ -398,6 +399,8 @@ SESSION_WHERE = (
     _AUTH_SESSION.c.user_id == bindparam("auth_user_id"),
 )
 _CHECK_SESSION = select(*SESSION_STATE).select_from(SESSION_FROM).where(*SESSION_WHERE)
+# On every authenticated request: straight on the DBAPI cursor (see core/prepared.py).
+_PREPARED_CHECK_SESSION = Prepared(_CHECK_SESSION)
 
 
 def decode_claims(token: str, *, settings: Settings) -> security.AccessClaims:
@@ -424,7 +427,7 @@ def check_session_sync(
     connection: Connection, claims: security.AccessClaims, *, now: dt.datetime
 ) -> Principal:
     """The session check on a synchronous connection: one statement."""
-    row = connection.execute(_CHECK_SESSION, session_params(claims)).first()
+    row = _PREPARED_CHECK_SESSION.first(connection, session_params(claims))
     return session_checked(claims, row, now=now)
 
 
