@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import signal
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -104,6 +105,12 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     _watch_for_shutdown(app)
     for hook in app.state.startup_hooks:
         await hook(app)
+    # Everything built so far (modules, schemas, routes, statements) lives as long as the
+    # app: move it out of the cyclic collector's sight, so that a full collection walks
+    # only what requests allocate (about 1 ms instead of about 80 ms per collection: the
+    # pauses were a large share of a transfer's CPU and its tail latency).
+    gc.collect()
+    gc.freeze()
     log.info(
         "started", env=settings.app_env.value, database=db.engine.dialect.name, version=__version__
     )
@@ -111,6 +118,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         app.state.draining = True
+        gc.unfreeze()
         for hook in app.state.shutdown_hooks:
             with contextlib.suppress(Exception):
                 await hook(app)
