@@ -7,6 +7,7 @@ run of 13-19 digits in a string value (a card number in free text).
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 import sys
@@ -52,7 +53,9 @@ def reset_request_id(token: Any) -> None:
     _request_id.reset(token)
 
 
+@functools.lru_cache(maxsize=1024)
 def is_secret_key(key: str) -> bool:
+    # Cached: the same few field names come back in every log line.
     lowered = key.lower().replace("-", "_")
     if any(fragment in lowered for fragment in _SECRET_FRAGMENTS):
         return True
