@@ -25,7 +25,7 @@ from banking.core.pagination import PageRequest, keyset_after
 from banking.core.prepared import Prepared
 
 GENESIS_HASH = "0" * 64
-SEAL_BATCH = 1000
+SEAL_BATCH = 250
 # Any constant shared by all processes: the advisory lock that makes the sealer single.
 _SEALER_LOCK_KEY = 0x62616E6B
 
