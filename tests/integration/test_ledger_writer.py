@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import func, insert, select
+from sqlalchemy import func, insert, select, text
 from sqlalchemy.engine import Connection
 
 from banking.audit.models import AuditEvent
@@ -65,3 +65,28 @@ class TestWriter:
                     await writer.run(lambda connection: None)
             count = (await session.execute(select(func.count()).select_from(AuditEvent))).scalar()
             assert count is not None
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="cancels a statement running on PostgreSQL")
+async def test_a_cancelled_job_rolls_back_and_gives_its_connection_back(app: FastAPI) -> None:
+    db = app.state.db
+    writer = writer_for(db)
+
+    def slow(connection: Connection) -> None:
+        connection.execute(
+            insert(AuditEvent).values(event_type="test.cancelled", outcome="success", details="{}")
+        )
+        connection.execute(text("SELECT pg_sleep(2)"))
+
+    task = asyncio.create_task(writer.run(slow))
+    await asyncio.sleep(0.3)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert db.engine.sync_engine.pool.checkedout() == 0
+    count = await writer.run(
+        lambda connection: connection.execute(
+            select(func.count()).where(AuditEvent.event_type == "test.cancelled")
+        ).scalar_one()
+    )
+    assert count == 0
