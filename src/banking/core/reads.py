@@ -27,12 +27,18 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.util import greenlet_spawn
 
 from banking.core.db import Database, configure_sqlite
 
 T = TypeVar("T")
 # PostgreSQL connections for short reads: they are held for one round trip each.
 READ_POOL_MAX = 8
+
+
+def _on_connection(engine: Engine, fn: Callable[[Connection], T]) -> T:
+    with engine.connect() as connection:
+        return fn(connection)
 
 
 class Reader:
@@ -62,8 +68,9 @@ class PostgresReader(Reader):
         )
 
     async def run(self, fn: Callable[[Connection], T]) -> T:
-        async with self.async_engine.connect() as connection:
-            return await connection.run_sync(fn)
+        # Check-out, the read and check-in in one greenlet, not one per step.
+        result: T = await greenlet_spawn(_on_connection, self.async_engine.sync_engine, fn)
+        return result
 
     async def close(self) -> None:
         await self.async_engine.dispose()
