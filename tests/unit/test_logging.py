@@ -1,6 +1,10 @@
 from __future__ import annotations
 
-from banking.core.logging import REDACTED, redact, redact_value
+import json
+
+import pytest
+
+from banking.core.logging import REDACTED, configure_logging, get_logger, redact, redact_value
 from banking.core.middleware import _REQUEST_ID, new_request_id
 
 
@@ -44,3 +48,33 @@ def test_generated_request_ids_are_unique_valid_and_never_redacted() -> None:
     for request_id in ids:
         assert _REQUEST_ID.match(request_id)
         assert redact_value(request_id) == request_id
+
+
+def test_exception_logs_carry_the_traceback_but_no_frame_locals(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    configure_logging("INFO", "json")
+    log = get_logger("banking.test")
+    body_repr = "SignupIn(email='ada@example.com', password='Correct-Horse-Battery-9')"
+    try:
+        raise ValueError("boom")
+    except ValueError:
+        log.exception("failed", error_type="ValueError", note=len(body_repr))
+    line = json.loads(capsys.readouterr().err.strip().splitlines()[-1])
+    assert line["event"] == "failed"
+    assert line["level"] == "error"
+    assert line["exception"][0]["exc_type"] == "ValueError"
+    assert "Correct-Horse-Battery-9" not in json.dumps(line)
+
+
+def test_events_below_the_level_are_dropped_and_the_level_can_change(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    log = get_logger("banking.test")
+    configure_logging("WARNING", "json")
+    log.info("quiet")
+    log.warning("loud")
+    configure_logging("INFO", "json")
+    log.info("now heard")
+    events = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()]
+    assert events == ["loud", "now heard"]
