@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
-from typing import cast
+from typing import Any, cast
 
 from sqlalchemy import (
     String,
@@ -24,11 +24,13 @@ from sqlalchemy import (
     exists,
     select,
     table,
+    true,
     update,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import Select
 
 from banking.accounts import numbers
 from banking.accounts.models import Account, AccountStatus
@@ -221,55 +223,49 @@ _HOLDS_DUE = (
     )
     .label("holds_due")
 )
-_OWNED_BALANCE = (
-    select(
-        *identity.SESSION_STATE,
-        ACCOUNT.c.id,
-        ACCOUNT.c.currency,
-        ACCOUNT.c.balance_minor,
-        ACCOUNT.c.held_minor,
-        _HOLDS_DUE,
-    )
-    .select_from(
-        identity.SESSION_FROM.outerjoin(
-            ACCOUNT,
-            and_(
-                ACCOUNT.c.id == bindparam("account_id"),
-                ACCOUNT.c.owner_id == identity.SESSION_STATE_OWNER,
-                ACCOUNT.c.is_internal.is_(False),
-            ),
+
+
+def _session_with_accounts(*columns: Any, on: Any = true()) -> Select[Any]:
+    """The session check's columns, then `columns` of the session user's accounts that
+    match `on`: an outer join, so the session row comes back even with no account."""
+    return (
+        select(*identity.SESSION_STATE, *columns)
+        .select_from(
+            identity.SESSION_FROM.outerjoin(
+                ACCOUNT,
+                and_(
+                    ACCOUNT.c.owner_id == identity.SESSION_STATE_OWNER,
+                    ACCOUNT.c.is_internal.is_(False),
+                    on,
+                ),
+            )
         )
+        .where(*identity.SESSION_WHERE)
     )
-    .where(*identity.SESSION_WHERE)
+
+
+_OWNED_BALANCE = _session_with_accounts(
+    ACCOUNT.c.id,
+    ACCOUNT.c.currency,
+    ACCOUNT.c.balance_minor,
+    ACCOUNT.c.held_minor,
+    _HOLDS_DUE,
+    on=ACCOUNT.c.id == bindparam("account_id"),
 )
 
 
 # Every account of the session's user, with the session check, in one statement: one
 # snapshot (a single statement sees one state of the database on both engines).
-_OWNED_BALANCES = (
-    select(
-        *identity.SESSION_STATE,
-        ACCOUNT.c.id,
-        ACCOUNT.c.number,
-        ACCOUNT.c.type,
-        ACCOUNT.c.status,
-        ACCOUNT.c.currency,
-        ACCOUNT.c.balance_minor,
-        ACCOUNT.c.held_minor,
-        _HOLDS_DUE,
-    )
-    .select_from(
-        identity.SESSION_FROM.outerjoin(
-            ACCOUNT,
-            and_(
-                ACCOUNT.c.owner_id == identity.SESSION_STATE_OWNER,
-                ACCOUNT.c.is_internal.is_(False),
-            ),
-        )
-    )
-    .where(*identity.SESSION_WHERE)
-    .order_by(ACCOUNT.c.created_at, ACCOUNT.c.id)
-)
+_OWNED_BALANCES = _session_with_accounts(
+    ACCOUNT.c.id,
+    ACCOUNT.c.number,
+    ACCOUNT.c.type,
+    ACCOUNT.c.status,
+    ACCOUNT.c.currency,
+    ACCOUNT.c.balance_minor,
+    ACCOUNT.c.held_minor,
+    _HOLDS_DUE,
+).order_by(ACCOUNT.c.created_at, ACCOUNT.c.id)
 _PREPARED_OWNED_BALANCES = Prepared(_OWNED_BALANCES)
 
 

@@ -28,12 +28,13 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from banking.accounts.models import Account, AccountStatus
 from banking.core.errors import NotFound
+from banking.core.prepared import Prepared
 from banking.ledger import internal
 from banking.ledger import service as ledger
 from banking.ledger.models import EntryKind
@@ -69,21 +70,16 @@ class HeldAccount:
         return max(today, self.outgoing_on) if self.outgoing_on is not None else today
 
 
+# The same columns the ledger locks, for one account, built once (see core/prepared.py).
+_LOCK_ONE = Prepared(
+    select(*ledger.LOCKED_COLUMNS)
+    .where(ACCOUNT.c.id == bindparam("account_id"), ACCOUNT.c.is_internal.is_(False))
+    .with_for_update()
+)
+
+
 def lock_account_sync(connection: Connection, account_id: uuid.UUID) -> HeldAccount:
-    row = connection.execute(
-        select(
-            ACCOUNT.c.id,
-            ACCOUNT.c.status,
-            ACCOUNT.c.currency,
-            ACCOUNT.c.balance_minor,
-            ACCOUNT.c.held_minor,
-            ACCOUNT.c.daily_outgoing_limit_minor,
-            ACCOUNT.c.outgoing_on,
-            ACCOUNT.c.outgoing_minor,
-        )
-        .where(ACCOUNT.c.id == account_id, ACCOUNT.c.is_internal.is_(False))
-        .with_for_update()
-    ).first()
+    row = _LOCK_ONE.first(connection, {"account_id": account_id})
     if row is None:
         raise NotFound("No such account.")
     return HeldAccount(*row)

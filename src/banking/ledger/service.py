@@ -210,7 +210,7 @@ class LockedAccount:
 # Statements are built once and run on the DBAPI cursor (see `core/prepared.py`): building,
 # cache-keying and executing a statement through `Connection.execute` costs more CPU than
 # the database spends on it (the ledger's hot path is CPU-bound).
-_LOCKED_COLUMNS = (
+LOCKED_COLUMNS = (
     ACCOUNT.c.id,
     ACCOUNT.c.status,
     ACCOUNT.c.currency,
@@ -225,7 +225,7 @@ _LOCKED_COLUMNS = (
 def _lock_accounts_statement(count: int) -> Prepared:
     ids = [bindparam(f"id_{index}", type_=ACCOUNT.c.id.type) for index in range(count)]
     return Prepared(
-        select(*_LOCKED_COLUMNS)
+        select(*LOCKED_COLUMNS)
         .where(ACCOUNT.c.id.in_(ids), ACCOUNT.c.is_internal.is_(False))
         .order_by(ACCOUNT.c.id)
         .with_for_update()
@@ -338,7 +338,7 @@ def _transfer_lock_statement(*, by_number: bool) -> Prepared:
         target = bindparam("target_id", type_=ACCOUNT.c.id.type)
         named = and_(ACCOUNT.c.owner_id == owner, ACCOUNT.c.id.in_([source, target]))
     return Prepared(
-        select(*_LOCKED_COLUMNS, ACCOUNT.c.owner_id, ACCOUNT.c.number)
+        select(*LOCKED_COLUMNS, ACCOUNT.c.owner_id, ACCOUNT.c.number)
         .where(named, ACCOUNT.c.is_internal.is_(False))
         .order_by(ACCOUNT.c.id)
         .with_for_update()
@@ -373,7 +373,7 @@ def lock_transfer_accounts_sync(
         rows = _LOCK_TRANSFER[True].all(
             connection, {"owner_id": owner_id, "source_id": source_id, "number": target_number}
         )
-    width = len(_LOCKED_COLUMNS)
+    width = len(LOCKED_COLUMNS)
     refs = [AccountRef(row[0], row[width], row[width + 1], row[2]) for row in rows]
     source = next((ref for ref in refs if ref.id == source_id and ref.owner_id == owner_id), None)
     if source is None:
