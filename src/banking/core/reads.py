@@ -15,6 +15,7 @@ one round trip (no BEGIN, no ROLLBACK).
 
 from __future__ import annotations
 
+import abc
 import threading
 import weakref
 from collections.abc import Callable
@@ -29,26 +30,21 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.util import greenlet_spawn
 
-from banking.core.db import Database, configure_sqlite
+from banking.core.db import Database, configure_sqlite, on_connection
 
 T = TypeVar("T")
 # PostgreSQL connections for short reads: they are held for one round trip each.
 READ_POOL_MAX = 8
 
 
-def _on_connection(engine: Engine, fn: Callable[[Connection], T]) -> T:
-    with engine.connect() as connection:
-        return fn(connection)
-
-
-class Reader:
+class Reader(abc.ABC):
     """Where short reads run: one per database (see `reader_for`)."""
 
-    async def run(self, fn: Callable[[Connection], T]) -> T:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def run(self, fn: Callable[[Connection], T]) -> T: ...
 
-    async def close(self) -> None:
-        raise NotImplementedError
+    @abc.abstractmethod
+    async def close(self) -> None: ...
 
 
 class PostgresReader(Reader):
@@ -69,7 +65,7 @@ class PostgresReader(Reader):
 
     async def run(self, fn: Callable[[Connection], T]) -> T:
         # Check-out, the read and check-in in one greenlet, not one per step.
-        result: T = await greenlet_spawn(_on_connection, self.async_engine.sync_engine, fn)
+        result: T = await greenlet_spawn(on_connection, self.async_engine.sync_engine, fn)
         return result
 
     async def close(self) -> None:

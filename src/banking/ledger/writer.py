@@ -42,7 +42,13 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.util import greenlet_spawn
 
-from banking.core.db import IN_WRITE_TRANSACTION, Database, acquire_gate, configure_sqlite
+from banking.core.db import (
+    IN_WRITE_TRANSACTION,
+    Database,
+    acquire_gate,
+    configure_sqlite,
+    on_connection,
+)
 from banking.core.logging import get_logger
 
 T = TypeVar("T")
@@ -70,11 +76,6 @@ def _in_transaction(engine: Engine, fn: Callable[[Connection], T]) -> T:
         return fn(connection)
 
 
-def _on_connection(engine: Engine, fn: Callable[[Connection], T]) -> T:
-    with engine.connect() as connection:
-        return fn(connection)
-
-
 class Writer:
     """PostgreSQL (and the fallback): the function runs on a pooled async connection.
 
@@ -90,7 +91,7 @@ class Writer:
         return result
 
     async def read(self, fn: Callable[[Connection], T]) -> T:
-        result: T = await greenlet_spawn(_on_connection, self.db.engine.sync_engine, fn)
+        result: T = await greenlet_spawn(on_connection, self.db.engine.sync_engine, fn)
         return result
 
     async def close(self) -> None:
