@@ -79,7 +79,8 @@ class Settings(BaseSettings):
     card_bin: str = Field(default="400000", pattern=r"^[0-9]{6,8}$")
     # Days an approved card authorization holds its amount before it lapses unreleased.
     card_hold_days: int = Field(default=7, ge=1, le=60)
-    # Consecutive wrong CVVs after which the bank freezes the card (only staff unfreeze).
+    # Consecutive wrong CVVs or expiry dates after which the bank freezes the card (only
+    # staff unfreeze).
     card_cvv_max_failures: int = Field(default=3, ge=1, le=100)
 
     # Money (see ledger/ and payments/). Amounts are minor units of the account's currency.
