@@ -21,7 +21,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 VAR_DIR = Path("var")
-SECRET_NAMES = ("jwt_secret", "card_encryption_key", "card_network_api_key")
+SECRET_NAMES = ("jwt_secret", "card_encryption_key", "card_network_api_key", "audit_key")
 MIN_SECRET_BYTES = 32
 # Values that must never reach production even if they are long enough.
 KNOWN_DEFAULTS = frozenset(
@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     jwt_secret: str = ""
     card_encryption_key: str = ""
     card_network_api_key: str = ""
+    # Audit chain (see audit/): the key that seals rows and signs checkpoints, and retired
+    # keys (comma-separated) that still verify the rows and checkpoints they made.
+    audit_key: str = ""
+    audit_previous_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
     log_format: LogFormat | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -109,7 +113,9 @@ class Settings(BaseSettings):
     # Namespace of the counters in Redis, so several deployments can share one server.
     rate_limit_key_prefix: str = Field(default="banking", pattern=r"^[A-Za-z0-9:_.-]{1,64}$")
 
-    @field_validator("cors_origins", "card_encryption_previous_keys", mode="before")
+    @field_validator(
+        "cors_origins", "card_encryption_previous_keys", "audit_previous_keys", mode="before"
+    )
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
