@@ -6,7 +6,7 @@ its `key_id`, of its content and the previous row's hash, so `verify` finds the 
 edited, deleted or reordered after sealing, even when the chain after it was recomputed by
 someone without the key (tested in `tests/integration/test_audit.py::TestKeyedChain`).
 A signed checkpoint (`make_checkpoint`, kept outside the database) lets `verify` also find
-a chain cut short or rewritten after it (`TestCheckpoints`).
+a chain cut short or rewritten after it (`tests/integration/test_audit_checkpoints.py`).
 """
 
 from __future__ import annotations
