@@ -34,6 +34,7 @@ SECRETS = {
     "JWT_SECRET": "bench-jwt-secret-0123456789abcdef0123456789abcdef",
     "CARD_ENCRYPTION_KEY": "bench-card-key-0123456789abcdef0123456789abcdef",
     "CARD_NETWORK_API_KEY": "bench-network-key-0123456789abcdef0123456789abcdef",
+    "AUDIT_KEY": "bench-audit-key-0123456789abcdef0123456789abcdef",
 }
 
 

@@ -188,6 +188,7 @@ async def measure(path: Path, repeat: int) -> dict[str, dict[str, float]]:
         jwt_secret="bench-jwt-secret-0123456789abcdef0123456789abcdef",
         card_encryption_key="bench-card-key-0123456789abcdef0123456789abcdef",
         card_network_api_key="bench-network-key-0123456789abcdef0123456789abcdef",
+        audit_key="bench-audit-key-0123456789abcdef0123456789abcdef",
     )
     db = Database(settings)
 

@@ -17,6 +17,7 @@ TEST_SECRETS = {
     "jwt_secret": "test-jwt-secret-0123456789abcdef0123456789abcdef",
     "card_encryption_key": "test-card-key-0123456789abcdef0123456789abcdef",
     "card_network_api_key": "test-network-key-0123456789abcdef0123456789abcdef",
+    "audit_key": "test-audit-key-0123456789abcdef0123456789abcdef",
 }
 
 

@@ -39,6 +39,7 @@ def build_schema() -> dict[str, Any]:
         jwt_secret=_PLACEHOLDER_SECRET,
         card_encryption_key=_PLACEHOLDER_SECRET,
         card_network_api_key=_PLACEHOLDER_SECRET,
+        audit_key=_PLACEHOLDER_SECRET,
         cors_origins=[],
         redis_url=None,
         sentry_dsn=None,

@@ -112,5 +112,5 @@ class TestEnvironment:
 
     def test_no_secret_is_written_in_the_compose_file(self) -> None:
         text = Path(COMPOSE_FILE).read_text()
-        for name in ("JWT_SECRET", "CARD_ENCRYPTION_KEY", "CARD_NETWORK_API_KEY"):
+        for name in ("JWT_SECRET", "CARD_ENCRYPTION_KEY", "CARD_NETWORK_API_KEY", "AUDIT_KEY"):
             assert name not in text

@@ -57,6 +57,7 @@ def production_env(tmp_path: Path) -> dict[str, str]:
         "JWT_SECRET": secrets.token_urlsafe(48),
         "CARD_ENCRYPTION_KEY": secrets.token_urlsafe(48),
         "CARD_NETWORK_API_KEY": secrets.token_urlsafe(48),
+        "AUDIT_KEY": secrets.token_urlsafe(48),
         "REDIS_URL": TEST_REDIS_URL,
         # Empty means "not set": production's default format, JSON.
         "LOG_FORMAT": "",

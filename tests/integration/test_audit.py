@@ -2,7 +2,10 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import hashlib
+import json
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -12,7 +15,9 @@ from sqlalchemy import func, select, update
 from banking.audit import sealer
 from banking.audit import service as audit
 from banking.audit.models import AuditEvent
-from banking.core.db import utcnow
+from banking.core.config import Settings
+from banking.core.db import Database, utcnow
+from tests.conftest import make_settings
 from tests.factories import PASSWORD, login, make_member, make_staff
 
 
@@ -172,6 +177,165 @@ class TestHashChain:
         report = await _verify(app)
         assert not report.ok
         assert "sequence gap" in str(report.reason)
+
+
+def _unkeyed_digest(prev_hash: str, row: Any) -> str:
+    """The chain formula before the audit key: SHA-256 of the previous hash and the row."""
+    canonical = json.dumps(
+        [
+            row.id,
+            row.occurred_at.astimezone(dt.UTC).isoformat(timespec="microseconds"),
+            str(row.actor_id) if row.actor_id else None,
+            row.event_type,
+            row.target_type,
+            row.target_id,
+            row.outcome,
+            row.ip,
+            row.user_agent,
+            row.request_id,
+            row.details,
+        ],
+        separators=(",", ":"),
+    )
+    return hashlib.sha256((prev_hash + canonical).encode()).hexdigest()
+
+
+async def _reseal_from(db: Database, first_seq: int, digest: Any) -> None:
+    """What someone who can write the database does after editing a row: recompute every
+    seal from that row on with `digest(prev_hash, row)`."""
+    async with db.sessionmaker() as session:
+        rows = (
+            (
+                await session.execute(
+                    select(AuditEvent)
+                    .where(AuditEvent.chain_seq.is_not(None))
+                    .order_by(AuditEvent.chain_seq)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        prev_hash = audit.GENESIS_HASH
+        for row in rows:
+            if row.chain_seq is not None and row.chain_seq >= first_seq:
+                row.prev_hash = prev_hash
+                row.hash = digest(prev_hash, row)
+            assert row.hash is not None
+            prev_hash = row.hash
+        await session.commit()
+
+
+async def _edit_second_sealed_row(db: Database) -> int:
+    async with db.sessionmaker() as session:
+        victim = (
+            await session.execute(select(AuditEvent).where(AuditEvent.chain_seq == 2))
+        ).scalar_one()
+        victim.outcome = "failure"
+        victim.details = json.dumps({"edited": True})
+        await session.commit()
+        return victim.id
+
+
+async def _verify_with(settings: Settings) -> audit.VerifyReport:
+    db = Database(settings)
+    try:
+        async with db.sessionmaker() as session:
+            return await audit.verify(session)
+    finally:
+        await db.dispose()
+
+
+async def _seal_with(settings: Settings) -> int:
+    db = Database(settings)
+    try:
+        return await sealer.seal_once(db)
+    finally:
+        await db.dispose()
+
+
+class TestKeyedChain:
+    async def test_an_edit_resealed_with_the_unkeyed_formula_is_found(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        for _ in range(3):
+            await make_member(client)
+        await sealer.stop(app)
+        await _seal(app)
+        edited = await _edit_second_sealed_row(app.state.db)
+        await _reseal_from(app.state.db, 2, _unkeyed_digest)
+        report = await _verify(app)
+        assert not report.ok
+        assert report.broken_at_id == edited
+        assert report.reason == "row content does not match its hash"
+
+    async def test_an_edit_resealed_under_a_guessed_key_is_found(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        for _ in range(3):
+            await make_member(client)
+        await sealer.stop(app)
+        await _seal(app)
+        edited = await _edit_second_sealed_row(app.state.db)
+        guessed = audit.AuditKey.from_secret("guessed-audit-key-0123456789abcdef0123456789")
+        # Under the real key's id, so only the key itself is missing.
+        forged = audit.AuditKey(
+            audit.keys_for(app.state.settings).current.key_id,
+            guessed.chain_key,
+            guessed.checkpoint_key,
+        )
+        await _reseal_from(
+            app.state.db, 2, lambda prev_hash, row: audit.row_digest(prev_hash, row, forged)
+        )
+        report = await _verify(app)
+        assert (report.ok, report.broken_at_id) == (False, edited)
+
+    async def test_every_seal_names_the_key_that_made_it(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        await make_member(client)
+        await _seal(app)
+        current = audit.keys_for(app.state.settings).current
+        async with app.state.db.sessionmaker() as session:
+            key_ids = set(
+                (
+                    await session.execute(
+                        select(AuditEvent.key_id).where(AuditEvent.chain_seq.is_not(None))
+                    )
+                ).scalars()
+            )
+        assert key_ids == {current.key_id}
+
+    async def test_a_rotated_key_keeps_verifying_rows_sealed_under_the_old_one(
+        self, client: httpx.AsyncClient, app: FastAPI, database_url: str
+    ) -> None:
+        old_key = app.state.settings.audit_key
+        new_key = "rotated-audit-key-0123456789abcdef0123456789abcdef"
+        await make_member(client)
+        await sealer.stop(app)
+        await _seal(app)
+        rotated = make_settings(database_url, audit_key=new_key, audit_previous_keys=[old_key])
+        await make_member(client)
+        assert await _seal_with(rotated) >= 1
+        report = await _verify_with(rotated)
+        assert report.ok, report
+        async with app.state.db.sessionmaker() as session:
+            key_ids = list(
+                (
+                    await session.execute(
+                        select(AuditEvent.key_id)
+                        .where(AuditEvent.chain_seq.is_not(None))
+                        .order_by(AuditEvent.chain_seq)
+                    )
+                ).scalars()
+            )
+        old_id = audit.AuditKey.from_secret(old_key).key_id
+        new_id = audit.AuditKey.from_secret(new_key).key_id
+        assert key_ids[0] == old_id
+        assert key_ids[-1] == new_id
+        # Without the old key configured, its rows cannot be checked: that is a failure.
+        forgetful = await _verify_with(make_settings(database_url, audit_key=new_key))
+        assert not forgetful.ok
+        assert forgetful.reason == f"sealed under key id {old_id!r}, which is not configured"
 
 
 class TestSealer:

@@ -874,8 +874,44 @@ class TestWrongCvvCounter:
         for _ in range(3):
             response = await authorize(client, card, 1_00, cvv=wrong, key="same-attempt")
             assert response.json()["decline_reason"] == "cvv_mismatch"
-        await authorize(client, card, 1_00, cvv=wrong, exp_month=card["exp_month"] % 12 + 1)
-        assert (await _card_row(app, card["id"]))["cvv_failures"] == 1
+        # Over the per-transaction limit with the right data: declined, not a failed check.
+        await client.patch(
+            f"/v1/cards/{card['id']}/limits",
+            json={"per_transaction_limit": 50},
+            headers=member.headers,
+        )
+        limited = (await authorize(client, card, 1_00)).json()
+        assert limited["decline_reason"] == "card_transaction_limit_exceeded"
+        assert (await _card_row(app, card["id"]))["cvv_failures"] == 0
+
+    async def test_wrong_expiry_dates_count_like_wrong_cvvs(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        _, card = await funded_card(client, member)
+        for attempt in range(3):
+            guess = {"exp_month": (card["exp_month"] + attempt) % 12 + 1}
+            body = (await authorize(client, card, 1_00, **guess)).json()
+            assert (body["status"], body["decline_reason"]) == ("declined", "expiry_mismatch")
+            assert (await _card_row(app, card["id"]))["cvv_failures"] == attempt + 1
+        row = await _card_row(app, card["id"])
+        assert (row["status"], row["frozen_reason"]) == ("frozen", "cvv_attempts_exceeded")
+        # With the expiry found by guessing, nothing is left to try the CVV with.
+        blocked = (await authorize(client, card, 1_00)).json()
+        assert blocked["decline_reason"] == "cvv_attempts_exceeded"
+
+    async def test_expiry_and_cvv_guesses_share_one_budget(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        _, card = await funded_card(client, member)
+        wrong_month = card["exp_month"] % 12 + 1
+        await authorize(client, card, 1_00, exp_month=wrong_month)
+        await authorize(client, card, 1_00, exp_year=card["exp_year"] + 1)
+        last = (await authorize(client, card, 1_00, cvv=_wrong_cvv(card))).json()
+        assert last["decline_reason"] == "cvv_mismatch"
+        row = await _card_row(app, card["id"])
+        assert (row["cvv_failures"], row["status"]) == (3, "frozen")
 
     async def test_a_frozen_card_does_not_count_wrong_cvvs(
         self, client: httpx.AsyncClient, app: FastAPI

@@ -1,8 +1,9 @@
 """The append-only audit log.
 
 Rows are inserted unsealed (no lock on the hot path); the sealer assigns each a
-`chain_seq` and `hash = sha256(prev_hash + canonical row)` in order, so the chain is
-tamper-evident from the moment a row is sealed (within about a second).
+`chain_seq` and `hash = HMAC-SHA256(audit key, key id + prev_hash + canonical row)` in
+order, with the id of the key in `key_id`, so the chain is tamper-evident from the moment a
+row is sealed (within about a second) to anyone without the audit key.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class AuditEvent(Base):
     chain_seq: Mapped[int | None] = mapped_column(BigInteger, default=None, unique=True)
     prev_hash: Mapped[str | None] = mapped_column(String(64), default=None)
     hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    # The id of the audit key that sealed the row (see `audit.service.AuditKey`).
+    key_id: Mapped[str | None] = mapped_column(String(32), default=None)
 
     __table_args__ = (
         Index("ix_audit_event_actor_id_id", "actor_id", "id"),

@@ -63,7 +63,8 @@ class Card(Base):
     frozen_by_admin: Mapped[bool] = mapped_column(Boolean, default=False)
     # Why a frozen card is frozen (a `FrozenReason`); None while it is not frozen.
     frozen_reason: Mapped[str | None] = mapped_column(String(32), default=None)
-    # Consecutive authorizations with a wrong CVV; a correct CVV sets it back to 0.
+    # Consecutive authorizations with a wrong CVV or expiry date; a correct CVV sets it
+    # back to 0.
     cvv_failures: Mapped[int] = mapped_column(SmallInteger, default=0, server_default="0")
     brand: Mapped[str] = mapped_column(String(16))
     cardholder_name: Mapped[str] = mapped_column(String(26))

@@ -60,11 +60,12 @@ class CardOut(OutSchema):
     status: str = Field(description="active, frozen or cancelled.")
     frozen_by_admin: bool = Field(
         description="Only the bank can unfreeze the card (an admin froze it, or it was "
-        "frozen for wrong CVVs)."
+        "frozen for wrong CVVs or expiry dates)."
     )
     frozen_reason: str | None = Field(
         description="Why the card is frozen: `owner`, `admin`, or `cvv_attempts_exceeded` "
-        "(CARD_CVV_MAX_FAILURES consecutive wrong CVVs). Null when it is not frozen."
+        "(CARD_CVV_MAX_FAILURES consecutive wrong CVVs or expiry dates). Null when it is "
+        "not frozen."
     )
     cardholder_name: str
     last4: str

@@ -12,9 +12,10 @@ releases the whole hold; a void or an expiry (after CARD_HOLD_DAYS, applied lazi
 reads and authorizations, and by `banking holds expire`) releases it, and cancelling the
 card voids its open holds in the same commit. A hold counts toward the account's daily
 outgoing limit when it is authorized, and its capture does not count again (see
-`banking.ledger.holds`). Wrong CVVs are counted per card under the card's row lock; at
-CARD_CVV_MAX_FAILURES in a row the card is frozen by the bank. With an Idempotency-Key the
-network's answer is stored in the same commit and replayed.
+`banking.ledger.holds`). Wrong CVVs and wrong expiry dates are counted per card under the
+card's row lock; at CARD_CVV_MAX_FAILURES in a row the card is frozen by the bank. With an
+Idempotency-Key the network's answer is stored in the same commit and replayed; the stored
+fingerprint holds keyed digests in place of the card number and CVV.
 """
 
 from __future__ import annotations
@@ -127,6 +128,8 @@ EXPIRY_MISMATCH = "expiry_mismatch"
 CARD_EXPIRED = "card_expired"
 CVV_MISMATCH = "cvv_mismatch"
 CVV_ATTEMPTS_EXCEEDED = "cvv_attempts_exceeded"
+# Declines that count toward CARD_CVV_MAX_FAILURES (failed checks of card data).
+COUNTED_DECLINES = frozenset({CVV_MISMATCH, EXPIRY_MISMATCH})
 TRANSACTION_LIMIT = "card_transaction_limit_exceeded"
 DAILY_LIMIT = "card_daily_limit_exceeded"
 
@@ -657,7 +660,11 @@ async def _run_network(
         None
         if key is None
         else Claim(
-            scope=NETWORK_SCOPE, key=key, fingerprint=idempotency.fingerprint("POST", path, body)
+            scope=NETWORK_SCOPE,
+            key=key,
+            fingerprint=idempotency.fingerprint(
+                "POST", path, body, key=idempotency.fingerprint_key(db.settings)
+            ),
         )
     )
 
@@ -735,13 +742,17 @@ def _count_cvv_sync(
     client: ClientInfo,
     now: dt.datetime,
 ) -> None:
-    """Count a wrong CVV on the card (locked by the caller), freezing it at the limit;
-    a correct CVV resets the count. Writes only when the count changes."""
+    """Count a wrong CVV or a wrong expiry date on the card (locked by the caller),
+    freezing it at the limit; a correct CVV (after a correct expiry) resets the count.
+    Writes only when the count changes.
+
+    A wrong expiry counts like a wrong CVV: otherwise the expiry, checked first, could be
+    guessed for free and the CVV attempts spent only once it is known."""
     if check.cvv_verified:
         if card.cvv_failures:
             connection.execute(update(CARD).where(CARD.c.id == card.id).values(cvv_failures=0))
         return
-    if check.decline != CVV_MISMATCH:
+    if check.decline not in COUNTED_DECLINES:
         return
     failures = card.cvv_failures + 1
     if failures < settings.card_cvv_max_failures:
@@ -891,6 +902,15 @@ def _authorize_sync(
     return answer
 
 
+def _fingerprinted_body(request: AuthorizationIn, vault: Vault) -> dict[str, Any]:
+    """The authorization as its Idempotency-Key fingerprint sees it: the card number and
+    CVV replaced by keyed digests, so neither exists in any form in the stored record."""
+    body = request.model_dump(mode="json", exclude={"card_number", "cvv"})
+    body["card_digest"] = vault.pan_digest(request.card_number)
+    body["cvv_digest"] = vault.presented_cvv_digest(request.card_number, request.cvv)
+    return body
+
+
 async def authorize(
     session: AsyncSession,
     *,
@@ -904,7 +924,7 @@ async def authorize(
         session,
         key=idempotency_key,
         path="/v1/card-authorizations",
-        body=request.model_dump(mode="json"),
+        body=_fingerprinted_body(request, vault_for(settings)),
         work=lambda connection, claim: _authorize_sync(
             connection,
             claim,

@@ -93,6 +93,13 @@ class Vault:
         message = b"cvv:" + card_id.encode() + b":" + cvv.encode()
         return hmac.new(key.digest_key, message, hashlib.sha256).hexdigest()
 
+    def presented_cvv_digest(self, pan: str, cvv: str) -> str:
+        """A keyed digest of a CVV as a request presented it with this card number, for
+        request fingerprints: stands in for the CVV without revealing it, even to a
+        brute force over every CVV (the key is not in the database)."""
+        message = b"presented-cvv:" + pan.encode() + b":" + cvv.encode()
+        return hmac.new(self.current.digest_key, message, hashlib.sha256).hexdigest()
+
     def verify_cvv(self, cvv: str, *, card_id: str, key_id: str, expected: str) -> bool:
         return hmac.compare_digest(self.cvv_digest(cvv, card_id=card_id, key_id=key_id), expected)
 

@@ -1,13 +1,17 @@
 """Settings from environment variables (and `.env`), validated once at start-up.
 
 In `dev` and `test`, missing secrets are generated once and kept under `./var/` so the
-service runs with no set-up. In `prod` a missing, default or short secret is a start-up
+service runs with no set-up: each file is created exclusively with mode 0600 (never
+readable by others, not even for a moment), and processes starting at once all read the
+one value the first of them wrote. In `prod` a missing, default or short secret is a start-up
 error: `Settings.check_production()` raises `ConfigError` with the offending names.
 """
 
 from __future__ import annotations
 
+import os
 import secrets
+import time
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
@@ -17,7 +21,7 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 VAR_DIR = Path("var")
-SECRET_NAMES = ("jwt_secret", "card_encryption_key", "card_network_api_key")
+SECRET_NAMES = ("jwt_secret", "card_encryption_key", "card_network_api_key", "audit_key")
 MIN_SECRET_BYTES = 32
 # Values that must never reach production even if they are long enough.
 KNOWN_DEFAULTS = frozenset(
@@ -48,6 +52,10 @@ class Settings(BaseSettings):
     jwt_secret: str = ""
     card_encryption_key: str = ""
     card_network_api_key: str = ""
+    # Audit chain (see audit/): the key that seals rows and signs checkpoints, and retired
+    # keys (comma-separated) that still verify the rows and checkpoints they made.
+    audit_key: str = ""
+    audit_previous_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
     log_level: str = "INFO"
     log_format: LogFormat | None = None
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -75,7 +83,8 @@ class Settings(BaseSettings):
     card_bin: str = Field(default="400000", pattern=r"^[0-9]{6,8}$")
     # Days an approved card authorization holds its amount before it lapses unreleased.
     card_hold_days: int = Field(default=7, ge=1, le=60)
-    # Consecutive wrong CVVs after which the bank freezes the card (only staff unfreeze).
+    # Consecutive wrong CVVs or expiry dates after which the bank freezes the card (only
+    # staff unfreeze).
     card_cvv_max_failures: int = Field(default=3, ge=1, le=100)
 
     # Money (see ledger/ and payments/). Amounts are minor units of the account's currency.
@@ -104,7 +113,9 @@ class Settings(BaseSettings):
     # Namespace of the counters in Redis, so several deployments can share one server.
     rate_limit_key_prefix: str = Field(default="banking", pattern=r"^[A-Za-z0-9:_.-]{1,64}$")
 
-    @field_validator("cors_origins", "card_encryption_previous_keys", mode="before")
+    @field_validator(
+        "cors_origins", "card_encryption_previous_keys", "audit_previous_keys", mode="before"
+    )
     @classmethod
     def _split_origins(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -198,15 +209,49 @@ class Settings(BaseSettings):
         for name in SECRET_NAMES:
             if getattr(self, name):
                 continue
-            path = directory / f"{name}.secret"
-            if path.exists():
-                value = path.read_text().strip()
-            else:
-                directory.mkdir(parents=True, exist_ok=True)
-                value = secrets.token_urlsafe(48)
-                path.write_text(value + "\n")
-                path.chmod(0o600)
-            object.__setattr__(self, name, value)
+            object.__setattr__(self, name, read_or_create_secret(directory / f"{name}.secret"))
+
+
+# How long a process waits for another one that created a secret file to finish writing it.
+SECRET_WRITE_WAIT_S = 5.0
+
+
+def read_or_create_secret(path: Path) -> str:
+    """The secret kept in `path`, generated and written there first if the file is absent.
+
+    The file is created with O_CREAT | O_EXCL and mode 0600 in one system call, so it is
+    never readable by others and only one process writes it; a process that finds it
+    already created reads the value the creator wrote (waiting for the write to land).
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    value = secrets.token_urlsafe(48)
+    try:
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        # A file left by an older version may be more open than 0600: close it first.
+        if path.stat().st_mode & 0o077:
+            path.chmod(0o600)
+        return _read_secret(path)
+    with os.fdopen(descriptor, "w") as file:
+        file.write(value + "\n")
+        file.flush()
+        os.fsync(file.fileno())
+    return value
+
+
+def _read_secret(path: Path) -> str:
+    deadline = time.monotonic() + SECRET_WRITE_WAIT_S
+    while True:
+        text = path.read_text()
+        # The creator writes one line ending in a newline; until it has, wait for it (a
+        # file written by hand without the newline is taken as it is after the wait).
+        if text.endswith("\n") and text.strip():
+            return text.strip()
+        if time.monotonic() >= deadline:
+            if text.strip():
+                return text.strip()
+            raise ConfigError(f"{path} is empty: delete it to generate a new secret")
+        time.sleep(0.01)
 
 
 @lru_cache

@@ -18,6 +18,11 @@ Generic over who asks: a record belongs to a *scope* (`user:<id>` for members,
   replays the winner's answer.
 - Records are kept for at least `idempotency_ttl_s` (24 h minimum); an expired record is
   ignored and replaced by the next use of its key.
+- A fingerprint is an HMAC-SHA256 under a key derived from `CARD_ENCRYPTION_KEY` (label
+  `FINGERPRINT_LABEL`; the key is never stored), so a copy of the database cannot test
+  guesses of a request body against it; callers leave secrets out of the body they
+  fingerprint (card routes put keyed card digests in place of the number and CVV).
+  Checked by `tests/integration/test_card_data_at_rest.py`.
 """
 
 from __future__ import annotations
@@ -50,13 +55,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
+from banking.core.config import Settings
 from banking.core.db import Base, BigId, UTCDateTime, utcnow
 from banking.core.errors import Conflict, DomainError, InvalidRequest
 from banking.core.prepared import Prepared
+from banking.core.security import derive_key, keyed_digest
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
 _KEY = re.compile(r"^[\x21-\x7e]{1,255}$")
+FINGERPRINT_LABEL = "idempotency-fingerprint-v1"
 
 
 class IdempotencyRecord(Base):
@@ -137,11 +145,17 @@ def validate_key(key: str | None, *, required: bool) -> str | None:
     return key
 
 
-def fingerprint(method: str, path: str, body: Mapping[str, Any]) -> str:
+def fingerprint_key(settings: Settings) -> bytes:
+    """The key of request fingerprints (derived from a server secret, never stored)."""
+    return derive_key(settings.card_encryption_key, FINGERPRINT_LABEL)
+
+
+def fingerprint(method: str, path: str, body: Mapping[str, Any], *, key: bytes) -> str:
+    """HMAC-SHA256 of the canonical request under `key` (see `fingerprint_key`)."""
     canonical = json.dumps(
         [method.upper(), path, body], sort_keys=True, separators=(",", ":"), default=str
     )
-    return hashlib.sha256(canonical.encode()).hexdigest()
+    return keyed_digest(key, canonical.encode())
 
 
 class InFlight:

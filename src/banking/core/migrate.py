@@ -20,8 +20,12 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
-def upgrade(database_url: str, revision: str = "head") -> None:
-    command.upgrade(alembic_config(database_url), revision)
+def upgrade(database_url: str, revision: str = "head", *, audit_key: str | None = None) -> None:
+    """Migrate to `revision`. `audit_key` is needed only by revision 0005, and only when
+    the audit log holds rows sealed before it (they are re-sealed under the key)."""
+    config = alembic_config(database_url)
+    config.attributes["audit_key"] = audit_key
+    command.upgrade(config, revision)
 
 
 @lru_cache

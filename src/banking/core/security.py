@@ -9,11 +9,14 @@ import secrets
 import time
 import uuid
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 JWT_ALGORITHM = "HS256"
 JWT_ISSUER = "banking"
@@ -54,6 +57,20 @@ def token_digest(token: str) -> str:
 
 def constant_time_equal(left: str, right: str) -> bool:
     return hmac.compare_digest(left.encode(), right.encode())
+
+
+@lru_cache(maxsize=32)
+def derive_key(secret: str, label: str) -> bytes:
+    """A 32-byte key for one purpose (`label`), derived from a server secret with
+    HKDF-SHA256: keys for different labels are independent, and none reveals the secret."""
+    return HKDF(
+        algorithm=hashes.SHA256(), length=32, salt=b"banking-derived-key", info=label.encode()
+    ).derive(secret.encode())
+
+
+def keyed_digest(key: bytes, message: bytes) -> str:
+    """HMAC-SHA256 of `message`, hex: a digest nobody without the key can recompute."""
+    return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -71,7 +71,9 @@ async def _run(
     claim = Claim(
         scope=idempotency.user_scope(principal.user_id),
         key=key,
-        fingerprint=idempotency.fingerprint("POST", path, body),
+        fingerprint=idempotency.fingerprint(
+            "POST", path, body, key=idempotency.fingerprint_key(db.settings)
+        ),
     )
     with idempotency.IN_FLIGHT.hold(claim):
         result = await ledger.execute(db, resolve, claim=claim)
