@@ -7,9 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 
 from banking.app import create_app
+from banking.core import security
 from banking.core.config import Settings
 from tests.databases import ON_POSTGRES, DatabaseFactory
 
@@ -20,6 +22,18 @@ TEST_SECRETS = {
 }
 
 
+# The production Argon2id parameters cost ~85 ms of CPU per hash or check, and nearly every
+# test signs up and logs in several people. Tests in this process hash with the same
+# algorithm at the smallest cost; the production hasher is kept here and checked by
+# tests/unit/test_password_hashing.py, and every server-process test (e2e, reliability,
+# deploy) still runs `banking serve` with the production parameters.
+PRODUCTION_PASSWORDS = security.PASSWORDS
+PRODUCTION_DUMMY_HASH = security._DUMMY_HASH
+TEST_PASSWORDS = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=32, salt_len=16)
+security.PASSWORDS = TEST_PASSWORDS
+security._DUMMY_HASH = TEST_PASSWORDS.hash("an unused password")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
     """Run every `async def` test on anyio (marked before anyio's own hook looks)."""
@@ -28,7 +42,10 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
 
 
 def pytest_report_header() -> str:
-    return f"database: {'PostgreSQL (TEST_DATABASE_URL)' if ON_POSTGRES else 'SQLite'}"
+    return (
+        f"database: {'PostgreSQL (TEST_DATABASE_URL)' if ON_POSTGRES else 'SQLite'}; "
+        "passwords hashed in-process with cheap Argon2id parameters"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
 import pytest
 from fastapi import FastAPI
@@ -27,6 +28,17 @@ def _write_marker(name: str, *, fail: bool) -> object:
         if fail:
             raise Boom(name)
         return name
+
+    return job
+
+
+def _count_markers(name: str) -> Callable[[Connection], int]:
+    def job(connection: Connection) -> int:
+        return int(
+            connection.execute(
+                select(func.count()).where(AuditEvent.event_type == f"test.{name}")
+            ).scalar_one()
+        )
 
     return job
 
@@ -59,12 +71,18 @@ class TestWriter:
         self, app: FastAPI
     ) -> None:
         writer = writer_for(app.state.db)
+        job = _write_marker("inside", fail=False)
         async with app.state.db.sessionmaker() as session:
             with pytest.raises(RuntimeError, match="outside write_transaction"):
                 async with write_transaction(session):
-                    await writer.run(lambda connection: None)
-            count = (await session.execute(select(func.count()).select_from(AuditEvent))).scalar()
-            assert count is not None
+                    # Fast: refused before queueing, not after waiting on the lock this
+                    # transaction holds (that would deadlock until the timeout).
+                    await asyncio.wait_for(writer.run(job), timeout=5)  # type: ignore[arg-type]
+        # The job never ran, and the writer still serves the next caller.
+        assert await writer.run(_count_markers("inside")) == 0
+        after = _write_marker("after", fail=False)
+        assert await writer.run(after) == "after"  # type: ignore[arg-type]
+        assert await writer.run(_count_markers("after")) == 1
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="cancels a statement running on PostgreSQL")
