@@ -8,12 +8,30 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
 
 from tests.conftest import TEST_SECRETS
+
+
+def wait_until(condition: Callable[[], bool], *, timeout_s: float, what: str) -> None:
+    """Return as soon as `condition()` holds (checked every 10 ms); fail after `timeout_s`.
+    For events a test cannot be called back on: a log line, a port closing."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.01)
+
+
+def port_is_closed(port: int) -> bool:
+    """True when nothing accepts connections on 127.0.0.1:`port` any more."""
+    with socket.socket() as sock:
+        sock.settimeout(1)
+        return sock.connect_ex(("127.0.0.1", port)) != 0
 
 
 def free_port() -> int:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from tests.factories import PASSWORD
-from tests.server import Server, server_env
+from tests.server import Server, port_is_closed, server_env, wait_until
 
 pytestmark = pytest.mark.slow
 
@@ -34,9 +34,14 @@ def test_sigterm_lets_the_in_flight_request_finish_and_refuses_new_ones(
 
     worker = threading.Thread(target=slow_request)
     worker.start()
-    time.sleep(0.5)
+    # The request is in flight once the route logged its start.
+    wait_until(
+        lambda: '"slow_request_started"' in server.logs(), timeout_s=15, what="the slow request"
+    )
     server.signal(signal.SIGTERM)
-    time.sleep(0.3)
+    # The listening socket closes at once, while the slow request is still running.
+    wait_until(lambda: port_is_closed(server.port), timeout_s=5, what="the port to close")
+    assert worker.is_alive(), "the slow request ended before the port closed"
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"{server.base_url}/v1/health/live", timeout=2)
     worker.join(15)
