@@ -78,3 +78,19 @@ def test_events_below_the_level_are_dropped_and_the_level_can_change(
     log.info("now heard")
     events = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()]
     assert events == ["loud", "now heard"]
+
+
+def test_alembic_announcing_its_plugins_is_not_logged_at_start(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    from alembic.runtime import plugins
+
+    configure_logging("INFO", "json")
+    # What importing Alembic's plugins logs on every start of `banking serve`/`migrate`.
+    plugins.log.info("setup plugin %s", "alembic.autogenerate.schemas")
+    plugins.log.warning("a plugin failed")
+    logging.getLogger("banking.test.stdlib").info("still heard")
+    events = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()]
+    assert events == ["a plugin failed", "still heard"]

@@ -232,6 +232,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     # Our middleware writes the access log; uvicorn's would duplicate it without ids.
     logging.getLogger("uvicorn.access").handlers[:] = []
     logging.getLogger("uvicorn.access").propagate = False
+    # Alembic announces each of its plugins at INFO on every start (seven lines of noise
+    # before the server's own): keep its warnings only.
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(logging.WARNING, root.level))
 
 
 def get_logger(name: str) -> Any:
