@@ -30,15 +30,19 @@ help:
 	@echo "make clean     remove .venv, var/ (the dev database and secrets) and tool caches"
 
 $(BIN)/python:
+	@echo "==> creating $(VENV) (first run only)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# pip shows what it downloads and installs: the first install takes about half a minute.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	@echo "==> installing the service and its dependencies into $(VENV)"
+	$(BIN)/python -m pip install --progress-bar on -e .
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "==> installing the service and its development tools into $(VENV)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
 	@touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -48,7 +52,7 @@ run: install
 	$(BIN)/banking migrate
 	$(BIN)/banking seed --if-empty $(SEED_ARGS)
 	@echo "web UI and API on http://$(HOST):$(PORT)/ - log in with a seeded member, support or admin"
-	@echo "(credentials are printed once, when the database is first seeded; 'make clean' starts over)"
+	@echo "(the logins again: $(BIN)/banking seed --show-logins; 'make clean' starts over)"
 	$(BIN)/banking serve --host $(HOST) --port $(PORT)
 
 test: install-dev

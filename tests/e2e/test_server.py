@@ -46,8 +46,8 @@ def test_sigterm_lets_the_in_flight_request_finish_and_refuses_new_ones(
         httpx.get(f"{server.base_url}/v1/health/live", timeout=2)
     worker.join(15)
     assert result == {"status": 200, "body": {"slept_ms": 2000}}, server.logs()
-    # uvicorn re-raises the captured SIGTERM after a clean shutdown.
-    assert server.wait(15) in (0, -signal.SIGTERM)
+    # A requested, graceful stop is a clean exit.
+    assert server.wait(15) == 0
     assert '"stopped"' in server.logs()
 
 
