@@ -148,7 +148,16 @@ class TestOwnership:
             },
             headers={**alice.headers, "Idempotency-Key": "by-id"},
         )
-        assert response.status_code == 404
+        assert response.status_code == 404, response.text
+        assert response.json()["code"] == "not_found"
+        # Nothing moved: the target is still empty and the source still holds its money.
+        for member, account, expected in ((alice, source, 5_000), (bob, target, 0)):
+            balance = await client.get(
+                f"/v1/accounts/{account['id']}/balance", headers=member.headers
+            )
+            assert balance.json()["balance"] == expected
+        history = await client.get(f"/v1/accounts/{target['id']}/transactions", headers=bob.headers)
+        assert history.json()["items"] == []
 
     async def test_requests_without_a_token_are_unauthorized(
         self, client: httpx.AsyncClient
