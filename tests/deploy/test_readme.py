@@ -180,3 +180,15 @@ def test_the_walk_through_runs_against_a_real_server(database_url: str, tmp_path
     assert statement["closing_balance"] == 10000 - 2500 - 1250
     assert "Corner Bookshop" in out  # in the CSV lines
     assert (tmp_path / "statement.pdf").read_bytes().startswith(b"%PDF-")
+
+
+def test_make_help_lists_every_target_people_run() -> None:
+    makefile = (ROOT / "Makefile").read_text()
+    phony = re.search(r"^\.PHONY:(.*)$", makefile, re.MULTILINE)
+    assert phony is not None
+    internal = {"help", "install", "install-dev"}
+    shown = subprocess.run(
+        ["make", "--no-print-directory", "help"], cwd=ROOT, capture_output=True, text=True
+    ).stdout
+    listed = {line.split()[1] for line in shown.splitlines() if line.startswith("make ")}
+    assert listed == set(phony.group(1).split()) - internal
