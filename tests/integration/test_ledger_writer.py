@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import Callable
 
 import pytest
@@ -90,14 +91,18 @@ async def test_a_cancelled_job_rolls_back_and_gives_its_connection_back(app: Fas
     db = app.state.db
     writer = writer_for(db)
 
+    sleeping = threading.Event()
+
     def slow(connection: Connection) -> None:
         connection.execute(
             insert(AuditEvent).values(event_type="test.cancelled", outcome="success", details="{}")
         )
+        sleeping.set()
         connection.execute(text("SELECT pg_sleep(2)"))
 
     task = asyncio.create_task(writer.run(slow))
-    await asyncio.sleep(0.3)
+    # Cancel once the job has written and its statement is about to run.
+    assert await asyncio.to_thread(sleeping.wait, 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
