@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import subprocess
 import sys
@@ -11,7 +12,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import create_async_engine
 
+from banking.identity.models import User
 from tests.factories import PASSWORD
 from tests.server import Server, port_is_closed, server_env, wait_until
 
@@ -83,6 +87,22 @@ def test_a_write_is_visible_to_the_next_request_every_time(
             other_headers = {"Authorization": f"Bearer {other['access_token']}"}
             assert http.post("/v1/auth/logout", headers=other_headers).status_code == 204
             assert http.get("/v1/auth/sessions", headers=other_headers).status_code == 401
+    # The server process hashes with the production parameters (only the test process
+    # itself uses cheap ones, see tests/conftest.py).
+    assert asyncio.run(_password_hash(database_url, "rw@example.com")).startswith(
+        "$argon2id$v=19$m=47104,t=2,p=1$"
+    )
+
+
+async def _password_hash(database_url: str, email: str) -> str:
+    engine = create_async_engine(database_url)
+    try:
+        async with engine.connect() as connection:
+            found = await connection.scalar(select(User.password_hash).where(User.email == email))
+            assert isinstance(found, str)
+            return found
+    finally:
+        await engine.dispose()
 
 
 def _serve(env: dict[str, str]) -> subprocess.CompletedProcess[str]:
