@@ -5,32 +5,44 @@ BIN    := $(VENV)/bin
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
+# pytest-xdist workers: one per core by default. Each has its own databases and server
+# ports; a test module stays on one worker, so module-scoped servers start once.
+TEST_WORKERS ?= auto
+XDIST = -n $(TEST_WORKERS) --dist loadscope
+TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres
+TEST_REDIS ?= redis://127.0.0.1:6379/15
 BENCH_ARGS ?=
 STATEMENTS_BENCH_ARGS ?=
 SEED_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test test-pg lint fmt bench docs clean
+.PHONY: help install install-dev run test test-fast test-pg lint fmt bench docs clean
 
 help:
 	@echo "make run       install if needed, migrate (and seed an empty) SQLite database, serve on http://$(HOST):$(PORT)"
-	@echo "make test      install dev dependencies if needed, run every test"
-	@echo "make test-pg   the suite against PostgreSQL (TEST_DATABASE_URL, default local postgres)"
+	@echo "make test      install dev dependencies if needed, run every test (in parallel, TEST_WORKERS=auto)"
+	@echo "make test-fast unit + integration tests on SQLite, no servers or browser: the inner loop"
+	@echo "make test-pg   the suite against PostgreSQL + Redis (TEST_DATABASE_URL, TEST_REDIS_URL; local defaults)"
 	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make fmt       format and autofix with ruff"
 	@echo "make bench     run the benchmarks, results under bench/results/"
 	@echo "make docs      regenerate docs/API.md from the OpenAPI schema"
+	@echo "make clean     remove .venv, var/ (the dev database and secrets) and tool caches"
 
 $(BIN)/python:
+	@echo "==> creating $(VENV) (first run only)"
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
+# pip shows what it downloads and installs: the first install takes about half a minute.
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e .
+	@echo "==> installing the service and its dependencies into $(VENV)"
+	$(BIN)/python -m pip install --progress-bar on -e .
 	@touch $@
 
 $(VENV)/.installed-dev: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	@echo "==> installing the service and its development tools into $(VENV)"
+	$(BIN)/python -m pip install --progress-bar on -e '.[dev]'
 	@touch $@ $(VENV)/.installed
 
 install: $(VENV)/.installed
@@ -40,15 +52,21 @@ run: install
 	$(BIN)/banking migrate
 	$(BIN)/banking seed --if-empty $(SEED_ARGS)
 	@echo "web UI and API on http://$(HOST):$(PORT)/ - log in with a seeded member, support or admin"
-	@echo "(credentials are printed once, when the database is first seeded; 'make clean' starts over)"
+	@echo "(the logins again: $(BIN)/banking seed --show-logins; 'make clean' starts over)"
 	$(BIN)/banking serve --host $(HOST) --port $(PORT)
 
 test: install-dev
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+
+# The inner loop: unit and integration tests on SQLite, in-process only (no server
+# processes, no browser, no PostgreSQL or Redis even when TEST_* variables are set).
+test-fast: install-dev
+	env -u TEST_DATABASE_URL -u TEST_REDIS_URL \
+		$(BIN)/python -m pytest $(XDIST) -m "not slow and not browser" tests/unit tests/integration $(PYTEST_ARGS)
 
 test-pg: install-dev
-	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
-		$(BIN)/python -m pytest $(PYTEST_ARGS)
+	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-$(TEST_PG_URL)} TEST_REDIS_URL=$${TEST_REDIS_URL:-$(TEST_REDIS)} \
+		$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check src tests bench

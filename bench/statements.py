@@ -268,6 +268,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--database", type=Path, help="reuse (or create) this SQLite file instead of a temp one"
     )
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="write the report here instead of bench/results/statements-<timestamp>.md",
+    )
     args = parser.parse_args(argv)
     RESULTS.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="bench-statements-") as scratch:
@@ -312,9 +317,10 @@ def main(argv: list[str] | None = None) -> int:
     lines += ["", "Query plans (SQLite):", ""]
     lines += [f"- `{plan}`" for plan in plans]
     report = "\n".join(lines) + "\n"
-    target = RESULTS / f"statements-{started_at:%Y-%m-%dT%H-%M-%SZ}.md"
+    target = args.output or RESULTS / f"statements-{started_at:%Y-%m-%dT%H-%M-%SZ}.md"
+    target.parent.mkdir(parents=True, exist_ok=True)
     target.write_text(report)
-    sys.stdout.write(report + f"\nwritten to {target.relative_to(ROOT)}\n")
+    sys.stdout.write(report + f"\nwritten to {target}\n")
     return 0
 
 

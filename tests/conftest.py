@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import gc
 import inspect
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -7,9 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
+from argon2 import PasswordHasher
 from fastapi import FastAPI
 
+import banking.app
 from banking.app import create_app
+from banking.core import security
 from banking.core.config import Settings
 from tests.databases import ON_POSTGRES, DatabaseFactory
 
@@ -21,6 +25,33 @@ TEST_SECRETS = {
 }
 
 
+# The production Argon2id parameters cost ~85 ms of CPU per hash or check, and nearly every
+# test signs up and logs in several people. Tests in this process hash with the same
+# algorithm at the smallest cost; the production hasher is kept here and checked by
+# tests/unit/test_password_hashing.py, and every server-process test (e2e, reliability,
+# deploy) still runs `banking serve` with the production parameters.
+PRODUCTION_PASSWORDS = security.PASSWORDS
+PRODUCTION_DUMMY_HASH = security._DUMMY_HASH
+TEST_PASSWORDS = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1, hash_len=32, salt_len=16)
+security.PASSWORDS = TEST_PASSWORDS
+security._DUMMY_HASH = TEST_PASSWORDS.hash("an unused password")
+
+
+class _YoungGenerationGc:
+    """The app's start-up runs a full `gc.collect()` before `gc.freeze()` (a production
+    latency measure). In this process the heap holds every test module, Hypothesis and
+    schemathesis, so that collection cost ~0.2 s per test app. Here it collects the
+    youngest generation only; freezing works as in production, and the server-process
+    tests run the full collection."""
+
+    collect = staticmethod(lambda: gc.collect(0))
+    freeze = staticmethod(gc.freeze)
+    unfreeze = staticmethod(gc.unfreeze)
+
+
+banking.app.gc = _YoungGenerationGc  # type: ignore[assignment]
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: object) -> None:
     """Run every `async def` test on anyio (marked before anyio's own hook looks)."""
@@ -28,8 +59,17 @@ def pytest_pycollect_makeitem(collector: pytest.Collector, name: str, obj: objec
         pytest.mark.anyio(obj)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that start servers or browsers first (stable otherwise): under pytest-xdist
+    the long ones then run beside the many short ones instead of after them."""
+    items.sort(key=lambda item: 0 if item.get_closest_marker("slow") else 1)
+
+
 def pytest_report_header() -> str:
-    return f"database: {'PostgreSQL (TEST_DATABASE_URL)' if ON_POSTGRES else 'SQLite'}"
+    return (
+        f"database: {'PostgreSQL (TEST_DATABASE_URL)' if ON_POSTGRES else 'SQLite'}; "
+        "passwords hashed in-process with cheap Argon2id parameters"
+    )
 
 
 @pytest.fixture(scope="session")

@@ -139,9 +139,42 @@ def _body_type(content: dict[str, Any]) -> str:
     return f"`{media_type}` {rendered}".strip()
 
 
-def _responses(operation: dict[str, Any], secured: bool) -> list[str]:
+def _scheme_errors() -> dict[str, tuple[str, str]]:
+    """Security scheme name -> (code, title) of the 401 its routes answer."""
+    from banking.cards.routes import InvalidNetworkKey
     from banking.identity.service import InvalidAccessToken
 
+    return {
+        "HTTPBearer": (InvalidAccessToken.code, InvalidAccessToken.title),
+        "NetworkKey": (InvalidNetworkKey.code, InvalidNetworkKey.title),
+    }
+
+
+def _schemes(operation: dict[str, Any]) -> list[str]:
+    """The security schemes an operation accepts (any one of them), in schema order."""
+    names: list[str] = []
+    for requirement in operation.get("security", []):
+        names += [name for name in requirement if name not in names]
+    return names
+
+
+def _authentication(operation: dict[str, Any], spec: dict[str, Any]) -> str:
+    """How a caller authenticates, from the operation's security schemes."""
+    defined: dict[str, Any] = spec.get("components", {}).get("securitySchemes", {})
+    ways = []
+    for name in _schemes(operation):
+        scheme = defined[name]
+        if scheme.get("type") == "http" and scheme.get("scheme") == "bearer":
+            ways.append("bearer access token (`Authorization: Bearer <access_token>`)")
+        elif scheme.get("type") == "apiKey":
+            ways.append(f"`{scheme['name']}` {scheme['in']}: {scheme.get('description', '')}")
+        else:
+            raise ValueError(f"security scheme {name!r} ({scheme}) has no rendering")
+    text = " or ".join(ways) if ways else "none"
+    return text if text.endswith(".") else text + "."
+
+
+def _responses(operation: dict[str, Any]) -> list[str]:
     problem_body = "`application/problem+json`"
     # status -> (meaning, error codes, body)
     rows: dict[str, tuple[str, list[str], str]] = {}
@@ -165,11 +198,15 @@ def _responses(operation: dict[str, Any], secured: bool) -> list[str]:
     for status, codes in documented.items():
         meaning = rows[status][0] if status in rows else HTTP_CODES.get(int(status), ("", ""))[1]
         rows[status] = (meaning, codes, problem_body)
-    if secured:
+    errors = _scheme_errors()
+    for name in _schemes(operation):
+        if name not in errors:
+            raise ValueError(f"security scheme {name!r} has no documented 401 code")
+        code, title = errors[name]
         _, codes, _ = rows.get("401", ("", [], problem_body))
-        if InvalidAccessToken.code not in codes:
-            codes = [*codes, InvalidAccessToken.code]
-        rows["401"] = (InvalidAccessToken.title, codes, problem_body)
+        if code not in codes:
+            codes = [*codes, code]
+        rows["401"] = (title, codes, problem_body)
     lines = ["| status | meaning | error code | body |", "| --- | --- | --- | --- |"]
     for status in sorted(rows):
         meaning, codes, body = rows[status]
@@ -203,13 +240,12 @@ def _operation(
     path: str, method: str, operation: dict[str, Any], spec: dict[str, Any]
 ) -> list[str]:
     components: dict[str, Any] = spec.get("components", {}).get("schemas", {})
-    secured = bool(operation.get("security"))
     lines = [f"### `{method.upper()} {path}`", ""]
     if operation.get("summary"):
         lines += [f"**{operation['summary']}**", ""]
     if operation.get("description"):
         lines += [str(operation["description"]).strip(), ""]
-    lines += [f"Authentication: {'bearer access token' if secured else 'none'}.", ""]
+    lines += [f"Authentication: {_authentication(operation, spec)}", ""]
     parameters = _parameters(operation)
     if parameters:
         lines += ["Parameters:", "", *parameters]
@@ -218,7 +254,7 @@ def _operation(
         media_type, content = sorted(body.get("content", {}).items())[0]
         lines += [f"Request body (`{media_type}`):", ""]
         lines += _fields_table(content.get("schema", {}), components)
-    lines += ["Responses:", "", *_responses(operation, secured)]
+    lines += ["Responses:", "", *_responses(operation)]
     return lines
 
 
@@ -255,7 +291,8 @@ def render(spec: dict[str, Any]) -> str:
         "the interactive documentation at `/docs`. Amounts and balances are integers in the "
         'currency\'s minor units. Lists are `{"items": [...], "next_cursor": ...}`; pass '
         "`cursor` to get the next page. Authenticated calls send "
-        "`Authorization: Bearer <access_token>` from `POST /v1/auth/login`. Prometheus "
+        "`Authorization: Bearer <access_token>` from `POST /v1/auth/login`; the card network's "
+        "routes take the network's shared key in `X-Network-Key` instead. Prometheus "
         "metrics are at `/metrics` (not part of the API).",
         "",
         *_errors_section(),

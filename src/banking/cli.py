@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import shutil
+import signal
 import sys
 import tempfile
 from collections.abc import Awaitable, Callable, Iterator
@@ -131,9 +133,17 @@ def metrics_directory(*, workers: int) -> Iterator[str | None]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+def _stopped_on_request(signum: int, frame: object) -> None:
+    raise SystemExit(0)
+
+
 def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int, reload: bool) -> None:
     import uvicorn
 
+    # uvicorn shuts down gracefully on SIGTERM, then raises the signal again for the
+    # handler that was there before it: this one, so a requested stop ends with status 0
+    # (`make run` and process supervisors see a clean exit, not "Terminated").
+    signal.signal(signal.SIGTERM, _stopped_on_request)
     uvicorn.run(
         "banking.app:create_app",
         factory=True,
@@ -201,17 +211,29 @@ def seed(
             help="Password of every seeded member (default: a random one, printed once).",
         ),
     ] = None,
+    show_logins: Annotated[
+        bool,
+        typer.Option(
+            "--show-logins",
+            help="Outside production: print the logins of the last seeding again "
+            f"(kept in {SEED_LOGINS}) and change nothing.",
+        ),
+    ] = False,
 ) -> None:
     """Fill an empty database with demo people, accounts and months of activity.
 
-    Creates a support and an admin user too, and prints every credential once.
+    Creates a support and an admin user too, and prints every credential. Outside
+    production they are also kept in var/seed-logins.json (readable by the owner only),
+    so `banking seed --show-logins` can print them again without wiping the database.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
-    from rich.table import Table
 
     from banking import seed as seeding
     from banking.core.errors import DomainError
 
+    if show_logins:
+        _show_seed_logins()
+        return
     plan = seeding.make_plan(users=users, months=months, seed=seed)
     member_password = password or seeding.new_password()
 
@@ -252,14 +274,67 @@ def seed(
         f"{report.posted} movements ({report.declined} declined) over {months} months "
         f"(seed {seed})"
     )
-    table = Table(title="Log in with (shown only now)", title_justify="left")
+    logins = [("member", report.member_email, report.member_password)]
+    logins += [(staff.role, staff.email, staff.password) for staff in report.staff]
+    settings = load_settings()
+    if settings.is_prod:
+        _print_logins(logins, title="Log in with (shown only now)")
+        return
+    SEED_LOGINS.parent.mkdir(parents=True, exist_ok=True)
+    SEED_LOGINS.touch(mode=0o600)
+    SEED_LOGINS.chmod(0o600)
+    SEED_LOGINS.write_text(
+        json.dumps(
+            {
+                "database_url": settings.database_url,
+                "logins": [
+                    dict(zip(("role", "email", "password"), row, strict=True)) for row in logins
+                ],
+            },
+            indent=2,
+        )
+        + "\n"
+    )
+    _print_logins(logins, title="Log in with")
+    console.print(f"again later, without reseeding: banking seed --show-logins ({SEED_LOGINS})")
+
+
+SEED_LOGINS = Path("var") / "seed-logins.json"
+
+
+def _print_logins(logins: list[tuple[str, str, str]], *, title: str) -> None:
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
     for column in ("role", "email", "password"):
         table.add_column(column)
-    table.add_row("member", report.member_email, report.member_password)
-    for staff in report.staff:
-        table.add_row(staff.role, staff.email, staff.password)
+    for row in logins:
+        table.add_row(*row)
     console.print(table)
-    console.print(f"every seeded member has the password above; e.g. {report.member_email}")
+    console.print(f"every seeded member has the member password; e.g. {logins[0][1]}")
+
+
+def _show_seed_logins() -> None:
+    """`banking seed --show-logins`: dev and test only; the database is not touched."""
+    settings = load_settings()
+    if settings.is_prod:
+        err.print("[bold red]refused:[/] seeded logins are never kept in production")
+        raise typer.Exit(2)
+    if not SEED_LOGINS.exists():
+        err.print(
+            f"no seeded logins in {SEED_LOGINS}: this database was not seeded from this "
+            "directory (or was seeded before logins were kept); `make clean` starts over"
+        )
+        raise typer.Exit(1)
+    saved = json.loads(SEED_LOGINS.read_text())
+    if saved.get("database_url") != settings.database_url:
+        err.print(
+            f"{SEED_LOGINS} belongs to another database ({saved.get('database_url')}), "
+            f"not DATABASE_URL={settings.database_url}"
+        )
+        raise typer.Exit(1)
+    logins = [(row["role"], row["email"], row["password"]) for row in saved["logins"]]
+    _print_logins(logins, title="Log in with (from the last seeding)")
 
 
 @audit_app.command("verify")

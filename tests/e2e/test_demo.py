@@ -41,9 +41,11 @@ def server(database_url: str, tmp_path: Path) -> Iterator[Server]:
         yield running
 
 
-def demo(*args: str) -> tuple[int, str, str]:
+def demo(
+    *args: str, network_key: str = TEST_SECRETS["card_network_api_key"]
+) -> tuple[int, str, str]:
     env = {key: value for key, value in os.environ.items() if not key.startswith("TEST_")}
-    env["CARD_NETWORK_API_KEY"] = TEST_SECRETS["card_network_api_key"]
+    env["CARD_NETWORK_API_KEY"] = network_key
     completed = subprocess.run(
         [sys.executable, "-m", "banking.cli", "demo", *args],
         env=env,
@@ -101,18 +103,27 @@ def test_the_tables_name_every_step_for_people(server: Server) -> None:
 
 
 def test_the_exit_status_is_zero_only_when_every_step_went_as_expected(server: Server) -> None:
+    # Every step as expected: exit 0, and the report says ok for each one.
     status, out, err = demo("--base-url", server.base_url, "--json")
+    assert status == 0, out + err
     document: dict[str, Any] = json.loads(out)
+    assert document["ok"] is True
+    assert [step["step"] for step in document["steps"]] == STEPS
+    assert all(step["ok"] for step in document["steps"]), out
+
+    # The card network refuses a wrong key: the walk stops at the card step, exits 1 and
+    # says what the server answered; the steps before it still went as expected.
+    status, out, err = demo("--base-url", server.base_url, "--json", network_key="wrong-key")
+    assert status == 1, out + err
+    document = json.loads(out)
+    assert document["ok"] is False
     steps = document["steps"]
-    assert document["ok"] == all(step["ok"] for step in steps), out
-    assert (status == 0) == document["ok"], out + err
-    if not document["ok"]:
-        # The walk stops at the first surprise and says what the server answered.
-        failed = steps[-1]
-        assert failed["ok"] is False
-        assert failed["code"]
-        assert failed["detail"]
-        assert all(step["ok"] for step in steps[:-1])
+    assert [step["step"] for step in steps] == STEPS[: STEPS.index("card") + 1]
+    assert all(step["ok"] for step in steps[:-1])
+    failed = steps[-1]
+    assert failed["ok"] is False
+    assert failed["code"] == "invalid_network_key"
+    assert failed["detail"]
 
 
 def test_an_unreachable_server_fails_the_first_step() -> None:

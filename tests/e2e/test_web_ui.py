@@ -121,9 +121,28 @@ def test_logging_out_ends_the_session_on_the_server(
     page.get_by_role("button", name="Log in").click()
     # Back where the user wanted to go.
     expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
-    page.get_by_role("button", name="Log out", exact=True).first.click()
+    # A second device watches the server's list of sessions: the browser's and its own.
+    other = httpx.post(
+        f"{web_server.base_url}/v1/auth/login", json={"email": email, "password": PASSWORD}
+    ).json()
+    other_headers = {"Authorization": f"Bearer {other['access_token']}"}
+
+    def sessions_on_the_server() -> list[dict[str, Any]]:
+        response = httpx.get(f"{web_server.base_url}/v1/auth/sessions", headers=other_headers)
+        assert response.status_code == 200, response.text
+        items: list[dict[str, Any]] = response.json()["items"]
+        return items
+
+    assert len(sessions_on_the_server()) == 2
+    with page.expect_response(lambda response: response.url.endswith("/v1/auth/logout")) as logout:
+        page.get_by_role("button", name="Log out", exact=True).first.click()
+    assert logout.value.status == 204
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
     expect(page.get_by_text("You are logged out.")).to_be_visible()
+    # The browser's session is gone on the server, and only that one.
+    remaining = sessions_on_the_server()
+    assert len(remaining) == 1
+    assert remaining[0]["current"] is True
     page.goto(web_server.base_url + "/#/")
     expect(page.get_by_role("heading", name="Log in")).to_be_visible()
 

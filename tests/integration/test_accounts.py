@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from typing import Any
 
 import httpx
 import pytest
@@ -10,7 +11,7 @@ from fastapi import FastAPI
 from banking.accounts import numbers
 from banking.core.db import utcnow
 from tests.cards_support import approved, funded_card
-from tests.factories import make_member, open_account
+from tests.factories import Member, make_member, open_account
 
 
 class TestOpeningAccounts:
@@ -107,12 +108,30 @@ class TestOwnership:
         owner, thief = await make_member(client), await make_member(client)
         victim = await open_account(client, owner, balance_minor=5_000)
         loot = await open_account(client, thief)
+
+        async def state(account: dict[str, Any], member: Member) -> tuple[Any, Any]:
+            balance = await client.get(
+                f"/v1/accounts/{account['id']}/balance", headers=member.headers
+            )
+            history = await client.get(
+                f"/v1/accounts/{account['id']}/transactions", headers=member.headers
+            )
+            assert balance.status_code == history.status_code == 200, balance.text
+            return balance.json(), history.json()["items"]
+
+        victim_before, loot_before = await state(victim, owner), await state(loot, thief)
+        assert victim_before[0]["balance"] == 5_000
+        assert len(victim_before[1]) == 1
         response = await client.post(
             "/v1/transfers",
             json={"source_account_id": victim["id"], "target_account_id": loot["id"], "amount": 1},
             headers={**thief.headers, "Idempotency-Key": "steal"},
         )
-        assert response.status_code == 404
+        assert response.status_code == 404, response.text
+        assert response.json()["code"] == "not_found"
+        # Nothing moved: neither account's balance nor its history changed.
+        assert await state(victim, owner) == victim_before
+        assert await state(loot, thief) == loot_before
 
     async def test_a_transfer_to_another_members_account_by_id_is_not_found(
         self, client: httpx.AsyncClient
@@ -129,7 +148,16 @@ class TestOwnership:
             },
             headers={**alice.headers, "Idempotency-Key": "by-id"},
         )
-        assert response.status_code == 404
+        assert response.status_code == 404, response.text
+        assert response.json()["code"] == "not_found"
+        # Nothing moved: the target is still empty and the source still holds its money.
+        for member, account, expected in ((alice, source, 5_000), (bob, target, 0)):
+            balance = await client.get(
+                f"/v1/accounts/{account['id']}/balance", headers=member.headers
+            )
+            assert balance.json()["balance"] == expected
+        history = await client.get(f"/v1/accounts/{target['id']}/transactions", headers=bob.headers)
+        assert history.json()["items"] == []
 
     async def test_requests_without_a_token_are_unauthorized(
         self, client: httpx.AsyncClient

@@ -348,7 +348,7 @@ class TestSealer:
         assert task.cancelled()
 
     async def test_an_error_while_sealing_is_logged_and_the_loop_goes_on(
-        self, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+        self, app: FastAPI, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
     ) -> None:
         calls = 0
         second_call = asyncio.Event()
@@ -368,6 +368,14 @@ class TestSealer:
         with pytest.raises(asyncio.CancelledError):
             await task
         assert calls >= 2
+        failures = [
+            json.loads(line)
+            for line in capsys.readouterr().err.splitlines()
+            if '"audit_seal_failed"' in line
+        ]
+        assert len(failures) == 1, failures
+        assert failures[0]["error_type"] == "RuntimeError"
+        assert failures[0]["level"] == "error"
 
     async def test_unsealed_rows_are_reported_not_broken(
         self, client: httpx.AsyncClient, app: FastAPI

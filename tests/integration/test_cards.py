@@ -1135,8 +1135,11 @@ class TestCancellationVoidsHolds:
         member = await make_member(client)
         account, card = await funded_card(client, member, balance_minor=500_00)
         await approved(client, card, 100_00)
-        await client.post(f"/v1/cards/{card['id']}/cancel", headers=member.headers)
+        cancelled = await client.post(f"/v1/cards/{card['id']}/cancel", headers=member.headers)
+        assert cancelled.status_code == 200, cancelled.text
+        assert [item["status"] for item in await _history(client, member, card["id"])] == ["voided"]
         replacement = await issue_card(client, member, account["id"])
+        # The day's limit is the account's: only the voided hold gave it back.
         await approved(client, replacement, 100_00)
 
     async def test_a_lapsed_hold_is_released_as_expired_by_the_cancellation(

@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import json
+from typing import Any
+
 import httpx
 import pytest
 from fastapi import FastAPI
 
 from banking.core.migrate import head_revision
-from tests.factories import signup
+from tests.factories import make_member
 
 
 class TestHealth:
@@ -191,18 +194,29 @@ class TestMetrics:
 async def test_request_log_line_carries_id_route_status_and_user(
     client: httpx.AsyncClient, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    await signup(client, email="logline@example.com")
-    await client.get("/v1/health/live", headers={"X-Request-ID": "req-42"})
-    lines = [line for line in capsys.readouterr().err.splitlines() if '"req-42"' in line]
-    assert lines, "no log line for the request"
-    import json
+    member = await make_member(client, email="logline@example.com")
 
-    event = json.loads(lines[-1])
-    assert event["event"] == "request"
-    assert event["route"] == "/v1/health/live"
+    def request_event(request_id: str) -> dict[str, Any]:
+        lines = [line for line in capsys.readouterr().err.splitlines() if request_id in line]
+        events = [json.loads(line) for line in lines]
+        found = [event for event in events if event.get("event") == "request"]
+        assert len(found) == 1, lines
+        return found[0]
+
+    await client.get("/v1/auth/sessions", headers={**member.headers, "X-Request-ID": "req-42"})
+    event = request_event('"req-42"')
+    assert event["request_id"] == "req-42"
+    assert event["route"] == "/v1/auth/sessions"
+    assert event["path"] == "/v1/auth/sessions"
     assert event["status"] == 200
     assert event["method"] == "GET"
-    assert "duration_ms" in event
+    assert event["user_id"] == member.user_id
+    assert event["client_ip"] == "203.0.113.7"
+    assert isinstance(event["duration_ms"], float | int)
+    # An anonymous request is logged without a user.
+    await client.get("/v1/health/live", headers={"X-Request-ID": "req-43"})
+    event = request_event('"req-43"')
+    assert event["user_id"] is None
 
 
 class TestApiPathsNeverFallThroughToTheWebUi:

@@ -76,19 +76,32 @@ class TestPurge:
         assert again.status_code == 201
         assert again.json()["id"] != first.json()["id"]
 
-    async def test_the_background_task_purges_on_its_interval(self, app: FastAPI) -> None:
+    async def test_the_background_task_purges_on_its_interval(
+        self, app: FastAPI, monkeypatch: pytest.MonkeyPatch
+    ) -> None:
         db: Database = app.state.db
         await _add_records(db, expired=2, live=1, now=utcnow())
-        task = asyncio.create_task(idempotency_purge.run(db, 0.05))
+        # Each finished run reports how many records it deleted; the test waits on that
+        # event instead of polling the table.
+        runs: asyncio.Queue[int] = asyncio.Queue()
+        purge = idempotency_purge.purge_expired
+
+        async def observed(db: Database, *, now: dt.datetime) -> int:
+            deleted = await purge(db, now=now)
+            runs.put_nowait(deleted)
+            return deleted
+
+        monkeypatch.setattr(idempotency_purge, "purge_expired", observed)
+        task = asyncio.create_task(idempotency_purge.run(db, 0.01))
         try:
-            for _ in range(100):
-                await asyncio.sleep(0.05)
-                if len(await _keys(db)) == 1:
-                    break
+            first = await asyncio.wait_for(runs.get(), timeout=10)
+            second = await asyncio.wait_for(runs.get(), timeout=10)
         finally:
             task.cancel()
             with pytest.raises(asyncio.CancelledError):
                 await task
+        # The first run deleted the two expired records, the next one found nothing more.
+        assert (first, second) == (2, 0)
         assert await _keys(db) == ["new-2"]
 
     async def test_the_api_process_runs_the_task_unless_the_interval_is_zero(

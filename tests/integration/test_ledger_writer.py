@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import threading
+from collections.abc import Callable
 
 import pytest
 from fastapi import FastAPI
@@ -27,6 +29,17 @@ def _write_marker(name: str, *, fail: bool) -> object:
         if fail:
             raise Boom(name)
         return name
+
+    return job
+
+
+def _count_markers(name: str) -> Callable[[Connection], int]:
+    def job(connection: Connection) -> int:
+        return int(
+            connection.execute(
+                select(func.count()).where(AuditEvent.event_type == f"test.{name}")
+            ).scalar_one()
+        )
 
     return job
 
@@ -59,12 +72,18 @@ class TestWriter:
         self, app: FastAPI
     ) -> None:
         writer = writer_for(app.state.db)
+        job = _write_marker("inside", fail=False)
         async with app.state.db.sessionmaker() as session:
             with pytest.raises(RuntimeError, match="outside write_transaction"):
                 async with write_transaction(session):
-                    await writer.run(lambda connection: None)
-            count = (await session.execute(select(func.count()).select_from(AuditEvent))).scalar()
-            assert count is not None
+                    # Fast: refused before queueing, not after waiting on the lock this
+                    # transaction holds (that would deadlock until the timeout).
+                    await asyncio.wait_for(writer.run(job), timeout=5)  # type: ignore[arg-type]
+        # The job never ran, and the writer still serves the next caller.
+        assert await writer.run(_count_markers("inside")) == 0
+        after = _write_marker("after", fail=False)
+        assert await writer.run(after) == "after"  # type: ignore[arg-type]
+        assert await writer.run(_count_markers("after")) == 1
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="cancels a statement running on PostgreSQL")
@@ -72,14 +91,18 @@ async def test_a_cancelled_job_rolls_back_and_gives_its_connection_back(app: Fas
     db = app.state.db
     writer = writer_for(db)
 
+    sleeping = threading.Event()
+
     def slow(connection: Connection) -> None:
         connection.execute(
             insert(AuditEvent).values(event_type="test.cancelled", outcome="success", details="{}")
         )
+        sleeping.set()
         connection.execute(text("SELECT pg_sleep(2)"))
 
     task = asyncio.create_task(writer.run(slow))
-    await asyncio.sleep(0.3)
+    # Cancel once the job has written and its statement is about to run.
+    assert await asyncio.to_thread(sleeping.wait, 10)
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import uuid
 
 import pytest
 
@@ -78,3 +79,36 @@ def test_events_below_the_level_are_dropped_and_the_level_can_change(
     log.info("now heard")
     events = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()]
     assert events == ["loud", "now heard"]
+
+
+def test_alembic_announcing_its_plugins_is_not_logged_at_start(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import logging
+
+    from alembic.runtime import plugins
+
+    configure_logging("INFO", "json")
+    # What importing Alembic's plugins logs on every start of `banking serve`/`migrate`.
+    plugins.log.info("setup plugin %s", "alembic.autogenerate.schemas")
+    plugins.log.warning("a plugin failed")
+    logging.getLogger("banking.test.stdlib").info("still heard")
+    events = [json.loads(line)["event"] for line in capsys.readouterr().err.splitlines()]
+    assert events == ["a plugin failed", "still heard"]
+
+
+def test_uuids_are_never_taken_for_card_numbers() -> None:
+    # Hex groups that happen to be digits: 13+ digits in a row across the hyphens.
+    ids = [
+        "0431ea87-7451-2345-8a6b-7c350d62d273",
+        "12345678-1234-1234-1234-123456789012",
+        str(uuid.UUID(int=4_000_123_456_789_010)),
+    ]
+    for value in ids:
+        assert redact_value(value) == value
+        assert redact_value(f"account {value} frozen") == f"account {value} frozen"
+        assert redact({}, "info", {"user_id": value})["user_id"] == value
+    # A card number next to a UUID is still masked.
+    text = f"{ids[0]} paid with 4000 1234 5678 9010"
+    assert redact_value(text) == f"{ids[0]} paid with {REDACTED}"
+    assert redact_value("4000-1234-5678-9010") == REDACTED

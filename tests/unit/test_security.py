@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 import uuid
 
 import pytest
@@ -35,12 +34,42 @@ def test_a_reused_token_decodes_to_the_same_claims() -> None:
     assert security.decode_access_token(token, secret=SECRET) is first
 
 
-def test_a_cached_token_is_refused_once_it_expires() -> None:
-    token = _token(ttl_s=1)
+class _Clock:
+    """Stands in for the `time` module inside banking.core.security."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def time(self) -> float:
+        return self.now
+
+
+def test_a_cached_token_is_refused_once_it_expires(monkeypatch: pytest.MonkeyPatch) -> None:
+    token = _token(ttl_s=60)
     claims = security.decode_access_token(token, secret=SECRET)
-    time.sleep(max(0.0, claims.expires_at.timestamp() - time.time()) + 0.05)
+    expires_at = claims.expires_at.timestamp()
+    clock = _Clock(expires_at - 0.001)
+    monkeypatch.setattr(security, "time", clock)
+    # Served from the cache up to its expiry...
+    assert security.decode_access_token(token, secret=SECRET) is claims
+    # ...and no longer at it: the cache drops the token and the full check runs again.
+    clock.now = expires_at
+    assert security.VERIFIED_TOKENS.get(SECRET, token) is None
+
+
+def test_an_expired_token_is_refused_by_the_full_check() -> None:
+    issued = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=120)
+    token = security.issue_access_token(
+        secret=SECRET,
+        user_id=uuid.uuid4(),
+        session_id=uuid.uuid4(),
+        role="member",
+        ttl_s=60,
+        now=issued,
+    )
     with pytest.raises(security.InvalidToken):
         security.decode_access_token(token, secret=SECRET)
+    assert security.VERIFIED_TOKENS.get(SECRET, token) is None
 
 
 def test_a_cached_token_is_refused_under_another_secret() -> None:

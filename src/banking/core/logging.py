@@ -64,9 +64,22 @@ def is_secret_key(key: str) -> bool:
     return any(part in _SECRET_WORDS for part in lowered.split("_"))
 
 
+# A UUID's hex groups can hold 13 or more digits in a row (e.g. `…87-7451-2345-6…`), which
+# the card pattern alone would mask: ids in log lines (user_id, account ids) would be
+# mangled. Canonical UUIDs are matched first, as a whole, and kept.
+_UUID_OR_CARD = re.compile(
+    r"(?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)"
+    r"|" + _CARD_LIKE.pattern
+)
+
+
+def _mask_card(match: re.Match[str]) -> str:
+    return match.group(0) if match.group("uuid") is not None else REDACTED
+
+
 def _scrub_text(text: str) -> str:
     text = _BEARER.sub("Bearer " + REDACTED, text)
-    return _CARD_LIKE.sub(REDACTED, text)
+    return _UUID_OR_CARD.sub(_mask_card, text)
 
 
 def redact_value(value: Any) -> Any:
@@ -232,6 +245,9 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
     # Our middleware writes the access log; uvicorn's would duplicate it without ids.
     logging.getLogger("uvicorn.access").handlers[:] = []
     logging.getLogger("uvicorn.access").propagate = False
+    # Alembic announces each of its plugins at INFO on every start (seven lines of noise
+    # before the server's own): keep its warnings only.
+    logging.getLogger("alembic.runtime.plugins").setLevel(max(logging.WARNING, root.level))
 
 
 def get_logger(name: str) -> Any:
