@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import itertools
 import subprocess
 import sys
 import uuid
@@ -139,7 +140,7 @@ def test_a_capture_racing_transfers_keeps_the_accounts_time_order(
     postings = asyncio.run(_postings(database_url, seen["account_id"]))
     backwards = [
         (later_id, later_at, earlier_at)
-        for (_, earlier_at), (later_id, later_at) in zip(postings, postings[1:], strict=False)
+        for (_, earlier_at), (later_id, later_at) in itertools.pairwise(postings)
         if later_at < earlier_at
     ]
     assert backwards == []
