@@ -437,6 +437,7 @@ def _cancel_sync(
             released,
             uncount_minor=sum(row.amount_minor for row in rows if row.created_at.date() == today),
             today=today,
+            now=now,
         )
         connection.execute(
             update(AUTHORIZATION)
@@ -1176,6 +1177,7 @@ def _expire_sync(
             per_account[account_id],
             uncount_minor=placed_today.get(account_id, 0),
             today=today,
+            now=now,
         )
     if rows:
         connection.execute(

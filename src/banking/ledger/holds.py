@@ -28,9 +28,8 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from banking.accounts.models import Account, AccountStatus
 from banking.core.errors import NotFound
@@ -38,7 +37,6 @@ from banking.core.prepared import Prepared
 from banking.ledger import internal
 from banking.ledger import service as ledger
 from banking.ledger.models import EntryKind
-from banking.ledger.verify import Problem, VerifyReport
 
 ACCOUNT = cast(Table, Account.__table__)
 
@@ -246,32 +244,3 @@ def capture_sync(
 
 def card_network_account_id(currency: str) -> uuid.UUID:
     return internal.internal_account_id(internal.Purpose.card_network, currency)
-
-
-async def verify_holds(session: AsyncSession, report: VerifyReport) -> None:
-    """Add to `report` every account whose `held_minor` differs from the sum of its open
-    holds (approved card authorizations, expired or not: a lapsed hold is held until it is
-    released). Runs in the caller's snapshot."""
-    from banking.cards.models import AuthorizationStatus, CardAuthorization
-
-    open_holds = (
-        select(
-            CardAuthorization.account_id.label("account_id"),
-            func.sum(CardAuthorization.amount_minor).label("total"),
-        )
-        .where(CardAuthorization.status == AuthorizationStatus.approved.value)
-        .group_by(CardAuthorization.account_id)
-        .subquery()
-    )
-    rows = await session.execute(
-        select(Account.id, Account.held_minor, func.coalesce(open_holds.c.total, 0))
-        .join(open_holds, open_holds.c.account_id == Account.id, isouter=True)
-        .where(
-            Account.is_internal.is_(False),
-            Account.held_minor != func.coalesce(open_holds.c.total, 0),
-        )
-    )
-    for account_id, held, total in rows:
-        report.problems.append(
-            Problem("held_matches_holds", str(account_id), f"held {held} != open holds {total}")
-        )
