@@ -439,7 +439,11 @@ async def _verify(
                 continue
             if status == AuthorizationStatus.approved.value:
                 account.open_holds_minor += amount
-            for moment in (created_at, settled_at):
+            # A declined authorization never held anything: only holds are on the clock.
+            stamps = (
+                () if status == AuthorizationStatus.declined.value else (created_at, settled_at)
+            )
+            for moment in stamps:
                 if moment is not None and (
                     account.latest_hold_at is None or moment > account.latest_hold_at
                 ):
