@@ -1,8 +1,10 @@
 """`banking ledger verify`: prove the ledger's invariants from the tables themselves.
 
 All checks read one snapshot (REPEATABLE READ on PostgreSQL, one read transaction on
-SQLite), so they can run while money moves. Each table is read once, streamed, and the
-checks run in Python on the way: the cost grows with the rows, never with their square.
+SQLite), so they can run while money moves. Each table is read once, streamed in batches
+straight from the driver's cursor (values as the driver gives them: no ORM, no type
+conversion per value), and the checks run in Python on the way: the cost grows with the
+rows, never with their square.
 Every check has a name (the `check` of a `Problem`); docs/ledger.md lists each invariant
 beside the check that enforces it.
 
@@ -18,14 +20,16 @@ import datetime as dt
 import json
 import time
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, or_, select, union
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.compiler import SQLCompiler
 
 from banking.accounts.models import Account
 from banking.core.idempotency import IdempotencyRecord
@@ -121,24 +125,25 @@ class _Account:
     currency: str
     balance_minor: int
     held_minor: int
-    outgoing_on: dt.date | None
-    stamped_at: dt.datetime | None
+    outgoing_on: Any
+    stamped_at: Any
     postings_total: int = 0
     last_after: int | None = None
-    last_at: dt.datetime | None = None
+    last_at: Any = None
     open_holds_minor: int = 0
-    latest_hold_at: dt.datetime | None = None
+    latest_hold_at: Any = None
+    months: dict[tuple[int, int], _Month] | None = None
 
 
 @dataclass(slots=True)
 class _Entry:
     status: str
-    source_id: uuid.UUID
-    target_id: uuid.UUID
+    source_id: Any
+    target_id: Any
     amount_minor: int
     currency: str
     idempotency_key: str | None
-    initiator_id: uuid.UUID | None
+    initiator_id: Any
     legs: int = 0
     bad_leg: str | None = None
 
@@ -149,43 +154,99 @@ class _Month:
     debits: int = 0
     # The time of the month's last posting in statement order (created_at, then id) and
     # the balance after it.
-    last_at: dt.datetime | None = None
+    last_at: Any = None
     closing: int = 0
 
 
-async def _rows(session: AsyncSession, statement: Select[Any]) -> AsyncIterator[Sequence[Any]]:
-    """The statement's rows, fetched in batches (never the whole table in memory)."""
-    result = await session.stream(statement.execution_options(yield_per=_BATCH))
-    async for partition in result.partitions(_BATCH):
-        yield partition
+class _Scan:
+    """Raw reads on the snapshot's connection, and the driver's own value types: ids are
+    32-hex text and times naive-UTC text on SQLite (text order is time order, as in the
+    statements' own SQL), UUID and aware datetime objects on PostgreSQL."""
 
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+        self.sqlite = connection.dialect.name == "sqlite"
 
-def _month_start(moment: dt.datetime, zone: ZoneInfo) -> dt.datetime:
-    local = moment.astimezone(zone)
-    return dt.datetime(local.year, local.month, 1, tzinfo=zone).astimezone(dt.UTC)
+    def rows(self, statement: Select[Any]) -> Iterator[Sequence[Any]]:
+        """The statement's rows in batches, through a server-side cursor."""
+        dialect = self.connection.dialect
+        compiled = statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
+        assert isinstance(compiled, SQLCompiler)
+        assert compiled.positiontup is not None
+        values = compiled.construct_params()
+        processors: dict[str, Any] = dict(compiled._bind_processors)
+        args = []
+        for name in compiled.positiontup:
+            value = values[name]
+            processor = processors.get(name)
+            if processor is not None and value is not None:
+                value = processor(value)
+            elif self.sqlite and isinstance(value, uuid.UUID):
+                # An expanded IN list's values have no processor of their own.
+                value = value.hex
+            args.append(value)
+        driver = self.connection.connection.dbapi_connection
+        assert driver is not None
+        cursor = driver.cursor(server_side=True)
+        try:
+            cursor.execute(compiled.string, args)
+            while batch := cursor.fetchmany(_BATCH):
+                yield batch
+        finally:
+            cursor.close()
+
+    def id_of(self, value: object) -> Any:
+        """An id in the driver's form (from a UUID or its text); None if it is not one."""
+        try:
+            parsed = value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+        except ValueError:
+            return None
+        return parsed.hex if self.sqlite else parsed
+
+    def show(self, value: object) -> str:
+        """An id as clients see it."""
+        return str(uuid.UUID(value)) if isinstance(value, str) else str(value)
+
+    def time(self, value: Any) -> dt.datetime:
+        if isinstance(value, str):
+            return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+        moment: dt.datetime = value
+        return moment.astimezone(dt.UTC)
+
+    def stamp(self, moment: dt.datetime) -> Any:
+        """A time in the driver's form, comparable with the stored ones."""
+        if self.sqlite:
+            return moment.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        return moment
+
+    def date(self, value: Any) -> dt.date:
+        return dt.date.fromisoformat(value) if isinstance(value, str) else value
 
 
 class _MonthCutter:
     """Which statement month a time falls in (bank time zone), without a zone conversion
     per posting: a posting usually falls in the same month as the one before it."""
 
-    def __init__(self, zone: ZoneInfo) -> None:
+    def __init__(self, scan: _Scan, zone: ZoneInfo) -> None:
+        self.scan = scan
         self.zone = zone
-        self.start: dt.datetime | None = None
-        self.end: dt.datetime | None = None
+        self.start: Any = None
+        self.end: Any = None
         self.key = (0, 0)
 
-    def month(self, moment: dt.datetime) -> tuple[int, int]:
-        if self.start is None or self.end is None or not self.start <= moment < self.end:
-            local = moment.astimezone(self.zone)
+    def month(self, value: Any) -> tuple[int, int]:
+        if self.start is None or not self.start <= value < self.end:
+            local = self.scan.time(value).astimezone(self.zone)
             self.key = (local.year, local.month)
-            self.start = dt.datetime(local.year, local.month, 1, tzinfo=self.zone)
-            following = (local.year + local.month // 12, local.month % 12 + 1)
-            self.end = dt.datetime(*following, 1, tzinfo=self.zone)
+            start = dt.datetime(local.year, local.month, 1, tzinfo=self.zone)
+            end = dt.datetime(
+                local.year + local.month // 12, local.month % 12 + 1, 1, tzinfo=self.zone
+            )
+            self.start, self.end = self.scan.stamp(start), self.scan.stamp(end)
         return self.key
 
 
-def _check_months(report: VerifyReport, account_id: uuid.UUID, months: dict[Any, _Month]) -> None:
+def _check_months(report: VerifyReport, subject: str, months: dict[Any, _Month]) -> None:
     """Per month: opening + credits - debits = closing, where the opening is the previous
     month's closing and the closing is the balance after the month's last posting in
     statement order (what statements print)."""
@@ -196,7 +257,7 @@ def _check_months(report: VerifyReport, account_id: uuid.UUID, months: dict[Any,
         if opening + month.credits - month.debits != closing:
             report.add(
                 "month_reconciles",
-                account_id,
+                subject,
                 f"{key[0]:04d}-{key[1]:02d}: opening {opening} + credits {month.credits} "
                 f"- debits {month.debits} != closing {closing}",
             )
@@ -213,8 +274,11 @@ async def verify_ledger(
     if session.get_bind().dialect.name == "postgresql":
         await session.connection(execution_options={"isolation_level": "REPEATABLE READ"})
     report = VerifyReport(since=since)
+    connection = await session.connection()
     try:
-        await _verify(session, report, ZoneInfo(timezone), since)
+        await connection.run_sync(
+            lambda sync: _verify(_Scan(sync), report, ZoneInfo(timezone), since)
+        )
     finally:
         await session.rollback()
     report.seconds = time.perf_counter() - started
@@ -224,11 +288,10 @@ async def verify_ledger(
     return report
 
 
-async def _touched_accounts(session: AsyncSession, since: dt.datetime) -> set[uuid.UUID]:
-    """Customer accounts with a posting or a hold change since `since`."""
+def _touched_query(since: dt.datetime) -> Any:
+    """The ids of the customer accounts with a posting or a hold change since `since`."""
     from banking.cards.models import CardAuthorization
 
-    touched: set[uuid.UUID] = set()
     recent_entries = select(JournalEntry.id).where(JournalEntry.created_at >= since)
     posted = select(Posting.account_id).where(Posting.entry_id.in_(recent_entries)).distinct()
     stamped = select(Account.id).where(Account.stamped_at >= since)
@@ -240,20 +303,21 @@ async def _touched_accounts(session: AsyncSession, since: dt.datetime) -> set[uu
         )
         .distinct()
     )
-    for statement in (posted, stamped, held):
-        touched.update((await session.execute(statement)).scalars())
-    return touched
+    return union(posted, stamped, held)
 
 
-async def _verify(
-    session: AsyncSession, report: VerifyReport, zone: ZoneInfo, since: dt.datetime | None
-) -> None:
+def _verify(scan: _Scan, report: VerifyReport, zone: ZoneInfo, since: dt.datetime | None) -> None:
     from banking.cards.models import AuthorizationStatus, CardAuthorization
 
-    touched = await _touched_accounts(session, since) if since is not None else None
+    touched: set[Any] | None = None
+    if since is not None:
+        touched = set()
+        for rows in scan.rows(select(_touched_query(since).subquery())):
+            touched.update(row[0] for row in rows)
+    show = scan.show
 
     # 1. Accounts.
-    accounts: dict[uuid.UUID, _Account] = {}
+    accounts: dict[Any, _Account] = {}
     account_rows: Select[Any] = select(
         Account.id,
         Account.is_internal,
@@ -263,15 +327,15 @@ async def _verify(
         Account.outgoing_on,
         Account.stamped_at,
     )
-    async for rows in _rows(session, account_rows):
+    for rows in scan.rows(account_rows):
         for account_id, is_internal, currency, balance, held, outgoing_on, stamped_at in rows:
             accounts[account_id] = _Account(
-                is_internal, currency, balance, held, outgoing_on, stamped_at
+                bool(is_internal), currency, balance, held, outgoing_on, stamped_at
             )
     report.accounts = len(accounts) if touched is None else len(touched)
 
     # 2. Entries (all, or those created since).
-    entries: dict[uuid.UUID, _Entry] = {}
+    entries: dict[Any, _Entry] = {}
     entry_rows: Select[Any] = select(
         JournalEntry.id,
         JournalEntry.status,
@@ -285,17 +349,17 @@ async def _verify(
     if since is not None:
         entry_rows = entry_rows.where(JournalEntry.created_at >= since)
     statuses = {status.value for status in EntryStatus}
-    async for rows in _rows(session, entry_rows):
+    for rows in scan.rows(entry_rows):
         for entry_id, status, source, target, amount, currency, key, initiator in rows:
             entries[entry_id] = _Entry(status, source, target, amount, currency, key, initiator)
             if status not in statuses:
-                report.add("entry_shape", entry_id, f"unknown status {status!r}")
+                report.add("entry_shape", show(entry_id), f"unknown status {status!r}")
     report.entries = len(entries)
 
-    # 3. Postings: per account in id order (time order, balance chain, months, cached
-    # balance) and per entry (legs, sums). With `since`: the touched accounts' postings,
-    # and the legs of the entries created since.
-    postings = select(
+    # 3. Postings in id order (a scan of the table, not of an index): per account (time
+    # order, balance chain, months, cached balance) and per entry (legs, sums). With
+    # `since`: the touched accounts' postings, and the legs of the entries created since.
+    postings: Select[Any] = select(
         Posting.id,
         Posting.entry_id,
         Posting.account_id,
@@ -303,36 +367,34 @@ async def _verify(
         Posting.currency,
         Posting.balance_after_minor,
         Posting.created_at,
-    ).order_by(Posting.account_id, Posting.id)
-    if touched is not None:
+    ).order_by(Posting.id)
+    if since is not None:
+        recent = select(JournalEntry.id).where(JournalEntry.created_at >= since)
         postings = postings.where(
             or_(
-                Posting.account_id.in_(touched) if touched else Posting.id.is_(None),
-                Posting.entry_id.in_(
-                    select(JournalEntry.id).where(JournalEntry.created_at >= since)
-                ),
+                Posting.account_id.in_(select(_touched_query(since).subquery())),
+                Posting.entry_id.in_(recent),
             )
         )
-    cutter = _MonthCutter(zone)
-    current: uuid.UUID | None = None
-    months: dict[Any, _Month] = {}
-    sums: dict[uuid.UUID, int] = {}
-    async for rows in _rows(session, postings):
+    cutter = _MonthCutter(scan, zone)
+    sums: dict[Any, int] = {}
+    for rows in scan.rows(postings):
         for posting_id, entry_id, account_id, amount, currency, after, created_at in rows:
             report.postings += 1
             entry = entries.get(entry_id)
             if entry is not None:
                 entry.legs += 1
                 sums[entry_id] = sums.get(entry_id, 0) + amount
-                expected = (
-                    -entry.amount_minor
-                    if account_id == entry.source_id
-                    else entry.amount_minor
-                    if account_id == entry.target_id
-                    else None
-                )
+                if account_id == entry.source_id:
+                    expected: int | None = -entry.amount_minor
+                elif account_id == entry.target_id:
+                    expected = entry.amount_minor
+                else:
+                    expected = None
                 if expected != amount or currency != entry.currency:
-                    entry.bad_leg = f"posting {posting_id}: {amount} {currency} on {account_id}"
+                    entry.bad_leg = (
+                        f"posting {posting_id}: {amount} {currency} on {show(account_id)}"
+                    )
             account = accounts.get(account_id)
             if account is None:
                 report.add("posting_account", f"posting {posting_id}", "unknown account")
@@ -343,33 +405,29 @@ async def _verify(
                     f"posting {posting_id}",
                     f"{currency} posting on a {account.currency} account",
                 )
-            if account.is_internal:
+            if account.is_internal or (touched is not None and account_id not in touched):
                 continue
-            if touched is not None and account_id not in touched:
-                continue
-            if account_id != current:
-                if current is not None:
-                    _check_months(report, current, months)
-                current, months = account_id, {}
             account.postings_total += amount
-            if after is None or after != (account.last_after or 0) + amount:
+            previous = account.last_after or 0
+            if after is None or after != previous + amount:
                 report.add(
                     "balance_after_chain",
                     f"posting {posting_id}",
-                    f"balance_after {after} != previous {account.last_after or 0} + {amount}",
+                    f"balance_after {after} != previous {previous} + {amount}",
                 )
             if account.last_at is not None and created_at < account.last_at:
                 report.add(
                     "posting_time_order",
-                    account_id,
-                    f"posting {posting_id} at {created_at.isoformat()} is earlier than the "
-                    f"posting before it at {account.last_at.isoformat()}",
+                    show(account_id),
+                    f"posting {posting_id} at {scan.time(created_at).isoformat()} is earlier "
+                    f"than the posting before it at {scan.time(account.last_at).isoformat()}",
                 )
+            else:
+                account.last_at = created_at
             account.last_after = after
-            account.last_at = (
-                created_at if account.last_at is None else max(created_at, account.last_at)
-            )
-            month = months.setdefault(cutter.month(created_at), _Month())
+            if account.months is None:
+                account.months = {}
+            month = account.months.setdefault(cutter.month(created_at), _Month())
             if amount > 0:
                 month.credits += amount
             else:
@@ -377,8 +435,9 @@ async def _verify(
             # Postings come in id order: a later one is last unless it is stamped earlier.
             if month.last_at is None or created_at >= month.last_at:
                 month.last_at, month.closing = created_at, after or 0
-    if current is not None:
-        _check_months(report, current, months)
+    for account_id, account in accounts.items():
+        if account.months is not None:
+            _check_months(report, show(account_id), account.months)
 
     # 4. Entry shape: a posted entry has exactly its two legs (source -amount, target
     # +amount, summing to zero); a declined one has none.
@@ -387,19 +446,19 @@ async def _verify(
             if entry.legs != 2 or entry.bad_leg is not None:
                 report.add(
                     "entry_shape",
-                    entry_id,
+                    show(entry_id),
                     f"posted entry has {entry.legs} postings"
                     + (f"; {entry.bad_leg}" if entry.bad_leg else ""),
                 )
             if sums.get(entry_id, 0) != 0:
-                report.add("entry_balanced", entry_id, f"postings sum to {sums[entry_id]}")
+                report.add("entry_balanced", show(entry_id), f"postings sum to {sums[entry_id]}")
         elif entry.status == EntryStatus.declined.value and entry.legs:
-            report.add("entry_shape", entry_id, f"declined entry has {entry.legs} postings")
+            report.add("entry_shape", show(entry_id), f"declined entry has {entry.legs} postings")
 
     # 5. Holds: every authorization's state is consistent, and per account the held amount
     # equals the open (approved) holds; lapsed, captured, voided or declined ones count
     # for nothing.
-    holds = select(
+    holds: Select[Any] = select(
         CardAuthorization.id,
         CardAuthorization.account_id,
         CardAuthorization.status,
@@ -411,68 +470,65 @@ async def _verify(
         CardAuthorization.expires_at,
         CardAuthorization.settled_at,
     )
-    if touched is not None:
+    if since is not None:
         holds = holds.where(
             or_(
-                (
-                    CardAuthorization.account_id.in_(touched)
-                    if touched
-                    else CardAuthorization.id.is_(None)
-                ),
+                CardAuthorization.account_id.in_(select(_touched_query(since).subquery())),
                 CardAuthorization.created_at >= since,
             )
         )
-    authorization_keys: dict[uuid.UUID, str | None] = {}
-    async for rows in _rows(session, holds):
+    authorization_keys: dict[Any, str | None] = {}
+    for rows in scan.rows(holds):
         for row in rows:
             report.holds += 1
             (hold_id, account_id, status, amount, captured, capture_entry_id, key) = row[:7]
             created_at, expires_at, settled_at = row[7:]
             authorization_keys[hold_id] = key
-            account = accounts.get(account_id) if account_id is not None else None
             problem = _hold_problem(
                 status, amount, captured, capture_entry_id, created_at, expires_at, settled_at
             )
             if problem is not None:
-                report.add("hold_state", hold_id, problem)
-            if account is None:
+                report.add("hold_state", show(hold_id), problem)
+            account = accounts.get(account_id) if account_id is not None else None
+            if account is None or status == AuthorizationStatus.declined.value:
+                # A declined authorization never held anything, nor is it on the clock.
                 continue
             if status == AuthorizationStatus.approved.value:
                 account.open_holds_minor += amount
-            # A declined authorization never held anything: only holds are on the clock.
-            stamps = (
-                () if status == AuthorizationStatus.declined.value else (created_at, settled_at)
-            )
-            for moment in stamps:
+            for moment in (created_at, settled_at):
                 if moment is not None and (
                     account.latest_hold_at is None or moment > account.latest_hold_at
                 ):
                     account.latest_hold_at = moment
-            if status == AuthorizationStatus.captured.value and capture_entry_id is not None:
+            if status == AuthorizationStatus.captured.value and since is None:
                 capture = entries.get(capture_entry_id)
-                if since is None and (
+                if (
                     capture is None
                     or capture.status != EntryStatus.posted.value
                     or capture.amount_minor != captured
                     or capture.source_id != account_id
                 ):
-                    report.add("hold_state", hold_id, "captured without its posted capture entry")
+                    report.add(
+                        "hold_state", show(hold_id), "captured without its posted capture entry"
+                    )
 
     # 6. Customer accounts: cached balance, held amount, the account's clock.
     for account_id, account in accounts.items():
         if account.is_internal:
             if account.balance_minor != 0:
                 report.add(
-                    "internal_cached_balance", account_id, f"cached balance {account.balance_minor}"
+                    "internal_cached_balance",
+                    show(account_id),
+                    f"cached balance {account.balance_minor}",
                 )
             continue
         if touched is not None and account_id not in touched:
             continue
-        _check_account(report, account_id, account, full=since is None)
+        _check_account(report, scan, show(account_id), account, full=since is None)
 
     # 7. Idempotency records: a stored answer points at the entry (or authorization) it
     # answered, which carries the same key.
-    records = select(
+    records: Select[Any] = select(
         IdempotencyRecord.scope,
         IdempotencyRecord.key,
         IdempotencyRecord.response_status,
@@ -480,59 +536,53 @@ async def _verify(
     )
     if since is not None:
         records = records.where(IdempotencyRecord.created_at >= since)
-    async for rows in _rows(session, records):
+    for rows in scan.rows(records):
         for scope, key, status, body in rows:
             report.idempotency_records += 1
-            problem = _record_problem(scope, key, status, body, entries, authorization_keys)
+            problem = _record_problem(scan, scope, key, status, body, entries, authorization_keys)
             if problem is not None:
                 report.add("idempotency_entry", f"{scope} {key}", problem)
 
 
 def _check_account(
-    report: VerifyReport, account_id: uuid.UUID, account: _Account, *, full: bool
+    report: VerifyReport, scan: _Scan, subject: str, account: _Account, *, full: bool
 ) -> None:
     balance, held = account.balance_minor, account.held_minor
     if full and balance != account.postings_total:
         report.add(
             "cached_balance",
-            account_id,
+            subject,
             f"cached {balance} != sum of postings {account.postings_total}",
         )
     if (account.last_after or 0) != balance:
         report.add(
-            "balance_after",
-            account_id,
-            f"cached {balance} != last balance_after {account.last_after}",
+            "balance_after", subject, f"cached {balance} != last balance_after {account.last_after}"
         )
     if balance < 0:
-        report.add("negative_balance", account_id, f"balance {balance}")
+        report.add("negative_balance", subject, f"balance {balance}")
     if held < 0:
-        report.add("negative_hold", account_id, f"held {held}")
+        report.add("negative_hold", subject, f"held {held}")
     elif balance - held < 0:
-        report.add("negative_available", account_id, f"balance {balance} - held {held} < 0")
+        report.add("negative_available", subject, f"balance {balance} - held {held} < 0")
     if held != account.open_holds_minor:
         report.add(
-            "held_matches_holds",
-            account_id,
-            f"held {held} != open holds {account.open_holds_minor}",
+            "held_matches_holds", subject, f"held {held} != open holds {account.open_holds_minor}"
         )
-    latest = max(
-        (moment for moment in (account.last_at, account.latest_hold_at) if moment is not None),
-        default=None,
-    )
-    stamped = account.stamped_at
+    moments = [scan.time(value) for value in (account.last_at, account.latest_hold_at) if value]
+    latest = max(moments, default=None)
+    stamped = scan.time(account.stamped_at) if account.stamped_at is not None else None
     if latest is not None and (stamped is None or stamped < latest):
         report.add(
             "account_clock",
-            account_id,
+            subject,
             f"stamped_at {stamped} is before its latest posting or hold at {latest}",
         )
     if account.outgoing_on is not None and (
-        stamped is None or account.outgoing_on > stamped.date()
+        stamped is None or scan.date(account.outgoing_on) > stamped.date()
     ):
         report.add(
             "account_clock",
-            account_id,
+            subject,
             f"the daily counter's day {account.outgoing_on} is after stamped_at {stamped}",
         )
 
@@ -570,12 +620,13 @@ def _hold_problem(
 
 
 def _record_problem(
+    scan: _Scan,
     scope: str,
     key: str,
     status: int,
     body: str,
-    entries: dict[uuid.UUID, _Entry],
-    authorization_keys: dict[uuid.UUID, str | None],
+    entries: dict[Any, _Entry],
+    authorization_keys: dict[Any, str | None],
 ) -> str | None:
     """Why the stored answer does not point at what it answered (None when it does)."""
     try:
@@ -590,33 +641,26 @@ def _record_problem(
             entry_ref = answer.get("id")
         if entry_ref is None:
             return None
-        entry = entries.get(_uuid(entry_ref))
+        entry = entries.get(scan.id_of(entry_ref))
         expected = EntryStatus.posted.value if status < 300 else EntryStatus.declined.value
         if entry is None:
             return f"answer names entry {entry_ref}, which does not exist"
         if entry.idempotency_key != key or entry.status != expected:
             return f"entry {entry_ref} is {entry.status} with key {entry.idempotency_key!r}"
-        if str(entry.initiator_id) != scope.removeprefix(USER_SCOPE_PREFIX):
+        if entry.initiator_id != scan.id_of(scope.removeprefix(USER_SCOPE_PREFIX)):
             return f"entry {entry_ref} was made by {entry.initiator_id}"
         return None
     if scope.startswith(NETWORK_SCOPE_PREFIX):
         if status < 300 and answer.get("status") == "captured":
             entry_ref = answer.get("capture_entry_id")
         if entry_ref is not None:
-            entry = entries.get(_uuid(entry_ref))
+            entry = entries.get(scan.id_of(entry_ref))
             if entry is None or entry.idempotency_key != key:
                 return f"answer names capture entry {entry_ref}, which is not this key's"
         if status < 300 and answer.get("status") in ("approved", "declined"):
-            authorization_id = _uuid(answer.get("id"))
+            authorization_id = scan.id_of(answer.get("id"))
             if authorization_id not in authorization_keys:
                 return f"answer names authorization {answer.get('id')}, which does not exist"
             if authorization_keys[authorization_id] != key:
                 return f"authorization {authorization_id} carries another key"
     return None
-
-
-def _uuid(value: object) -> uuid.UUID:
-    try:
-        return uuid.UUID(str(value))
-    except ValueError:
-        return uuid.UUID(int=0)
