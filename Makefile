@@ -10,12 +10,13 @@ STATEMENTS_BENCH_ARGS ?=
 SEED_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test test-pg lint fmt bench docs clean
+.PHONY: help install install-dev run test test-pg test-long lint fmt bench docs clean
 
 help:
 	@echo "make run       install if needed, migrate (and seed an empty) SQLite database, serve on http://$(HOST):$(PORT)"
 	@echo "make test      install dev dependencies if needed, run every test"
 	@echo "make test-pg   the suite against PostgreSQL (TEST_DATABASE_URL, default local postgres)"
+	@echo "make test-long the money model test with its long profile (minutes; PostgreSQL too when TEST_DATABASE_URL is set)"
 	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make fmt       format and autofix with ruff"
 	@echo "make bench     run the benchmarks, results under bench/results/"
@@ -49,6 +50,14 @@ test: install-dev
 test-pg: install-dev
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The model-based test of the money path, many more and longer runs than in `make test`.
+test-long: install-dev
+	TEST_DATABASE_URL= BANKING_MODEL_PROFILE=long $(BIN)/python -m pytest -p no:timeout \
+		tests/integration/test_money_model.py $(PYTEST_ARGS)
+	if [ -n "$${TEST_DATABASE_URL:-}" ]; then \
+		BANKING_MODEL_PROFILE=long $(BIN)/python -m pytest -p no:timeout \
+			tests/integration/test_money_model.py $(PYTEST_ARGS); fi
 
 lint: install-dev
 	$(BIN)/ruff check src tests bench

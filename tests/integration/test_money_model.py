@@ -36,6 +36,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
+import pytest
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -576,6 +577,8 @@ class MoneyModel(RuleBasedStateMachine):
         assert report.ok, report.problems
 
 
+# Shrinking a failure to its shortest sequence takes longer than a run.
+@pytest.mark.timeout(1200)
 def test_the_money_path_agrees_with_its_model(database_factory: DatabaseFactory) -> None:
     MoneyModel.database_factory = database_factory
     run_state_machine_as_test(

@@ -6,8 +6,10 @@ cached balance equals the sum of its postings and the `balance_after_minor` of i
 posting, and never goes below zero; available balance = balance - held never goes below
 zero through a debit. Internal settlement accounts are never locked and never have a
 cached balance: theirs is the sum of their postings. A refused movement is recorded as a
-declined entry with its reason, with the same commit as the refusal. All of this is
-checked by `banking ledger verify`.
+declined entry with its reason, with the same commit as the refusal. Per customer account,
+postings are stamped in order: a posting's time is taken under the account's lock and is
+never earlier than the account's previous posting or hold (`stamp_time`). All of this is
+checked by `banking ledger verify` (docs/ledger.md lists each rule beside its check).
 
 One implementation of the rules, `post_sync`, runs on a synchronous SQLAlchemy
 `Connection`: on PostgreSQL through `AsyncConnection.run_sync` (asyncpg), on SQLite on
