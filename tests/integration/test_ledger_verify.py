@@ -225,7 +225,9 @@ async def _plant_idempotency(app: FastAPI, books: Books) -> tuple[str, str]:
         update(IdempotencyRecord)
         .where(IdempotencyRecord.key == "rent-february")
         .values(
-            response_body=json.dumps({"id": books.january_deposit, "status": "posted"}),
+            response_body=json.dumps(
+                {"id": books.january_deposit, "kind": "transfer", "status": "posted"}
+            ),
         ),
     )
     return "idempotency_entry", "rent-february"

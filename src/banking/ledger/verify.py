@@ -33,7 +33,7 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from banking.accounts.models import Account
 from banking.core.idempotency import IdempotencyRecord
-from banking.ledger.models import EntryStatus, JournalEntry, Posting
+from banking.ledger.models import EntryKind, EntryStatus, JournalEntry, Posting
 
 _VERIFIED_HELP = "1 if the last `banking ledger verify` in this process found no problem, else 0."
 _VERIFIED_AT_HELP = "Unix time at which the last `banking ledger verify` in this process finished."
@@ -42,6 +42,7 @@ VERIFIED_AT = Gauge("banking_ledger_verified_at_seconds", _VERIFIED_AT_HELP)
 # The last result in this process: (1 or 0, unix time), None before the first check.
 _last_result: list[float] = []
 _BATCH = 20_000
+_ENTRY_KINDS = {kind.value for kind in EntryKind}
 USER_SCOPE_PREFIX = "user:"
 NETWORK_SCOPE_PREFIX = "network:"
 
@@ -637,7 +638,8 @@ def _record_problem(
         return None
     entry_ref = answer.get("entry_id") if status >= 400 else None
     if scope.startswith(USER_SCOPE_PREFIX):
-        if status < 300:
+        if status < 300 and answer.get("kind") in _ENTRY_KINDS:
+            # A movement's answer (deposit, withdrawal, transfer): its id is the entry's.
             entry_ref = answer.get("id")
         if entry_ref is None:
             return None
