@@ -16,13 +16,14 @@ STATEMENTS_BENCH_ARGS ?=
 SEED_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test test-fast test-pg lint fmt bench docs clean
+.PHONY: help install install-dev run test test-fast test-pg test-long lint fmt bench docs clean
 
 help:
 	@echo "make run       install if needed, migrate (and seed an empty) SQLite database, serve on http://$(HOST):$(PORT)"
 	@echo "make test      install dev dependencies if needed, run every test (in parallel, TEST_WORKERS=auto)"
 	@echo "make test-fast unit + integration tests on SQLite, no servers or browser: the inner loop"
 	@echo "make test-pg   the suite against PostgreSQL + Redis (TEST_DATABASE_URL, TEST_REDIS_URL; local defaults)"
+	@echo "make test-long the money model test with its long profile (minutes; PostgreSQL too when TEST_DATABASE_URL is set)"
 	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make fmt       format and autofix with ruff"
 	@echo "make bench     run the benchmarks, results under bench/results/"
@@ -67,6 +68,14 @@ test-fast: install-dev
 test-pg: install-dev
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-$(TEST_PG_URL)} TEST_REDIS_URL=$${TEST_REDIS_URL:-$(TEST_REDIS)} \
 		$(BIN)/python -m pytest $(XDIST) $(PYTEST_ARGS)
+
+# The model-based test of the money path, many more and longer runs than in `make test`.
+test-long: install-dev
+	TEST_DATABASE_URL= BANKING_MODEL_PROFILE=long $(BIN)/python -m pytest -p no:timeout \
+		tests/integration/test_money_model.py $(PYTEST_ARGS)
+	if [ -n "$${TEST_DATABASE_URL:-}" ]; then \
+		BANKING_MODEL_PROFILE=long $(BIN)/python -m pytest -p no:timeout \
+			tests/integration/test_money_model.py $(PYTEST_ARGS); fi
 
 lint: install-dev
 	$(BIN)/ruff check src tests bench

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import uuid
 from typing import Any
 
 import httpx
@@ -56,11 +57,20 @@ async def authorize(
     key: str | None = None,
     **changes: Any,
 ) -> httpx.Response:
-    headers = dict(NETWORK)
-    if key is not None:
-        headers["Idempotency-Key"] = key
+    headers = {**NETWORK, "Idempotency-Key": key or f"authorize-{next(_keys)}-{uuid.uuid4()}"}
     return await client.post(
         "/v1/card-authorizations", json=payment(card, amount, **changes), headers=headers
+    )
+
+
+async def capture(
+    client: httpx.AsyncClient, authorization_id: str, amount: int, *, key: str | None = None
+) -> httpx.Response:
+    """Capture as the network, with a fresh Idempotency-Key unless `key` is given."""
+    return await client.post(
+        f"/v1/card-authorizations/{authorization_id}/capture",
+        json={"amount": amount},
+        headers={**NETWORK, "Idempotency-Key": key or str(uuid.uuid4())},
     )
 
 

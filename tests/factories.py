@@ -14,6 +14,32 @@ PASSWORD = "Plum-Harbour-Lantern-42"
 _counter = itertools.count(1)
 
 
+def keyed(headers: dict[str, str] | None = None, key: str | None = None) -> dict[str, str]:
+    """`headers` with an Idempotency-Key (a fresh one unless `key` is given): every money
+    POST requires one."""
+    return {**(headers or {}), "Idempotency-Key": key or str(uuid.uuid4())}
+
+
+async def deposit(
+    client: httpx.AsyncClient, member: Member, account_id: str, amount: int, **body: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/v1/accounts/{account_id}/deposits",
+        json={"amount": amount, **body},
+        headers=keyed(member.headers),
+    )
+
+
+async def withdraw(
+    client: httpx.AsyncClient, member: Member, account_id: str, amount: int, **body: Any
+) -> httpx.Response:
+    return await client.post(
+        f"/v1/accounts/{account_id}/withdrawals",
+        json={"amount": amount, **body},
+        headers=keyed(member.headers),
+    )
+
+
 @dataclass
 class Member:
     email: str
@@ -103,7 +129,7 @@ async def open_account(
         deposit = await client.post(
             f"/v1/accounts/{account['id']}/deposits",
             json={"amount": balance_minor},
-            headers=member.headers,
+            headers=keyed(member.headers),
         )
         assert deposit.status_code == 201, deposit.text
         account["balance"] = account["available_balance"] = balance_minor

@@ -100,6 +100,8 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     db = Database(settings)
     await _check_database(db)
     app.state.db = db
+    # One clock for the routes and the ledger (tests move `app.state.clock`).
+    db.clock = lambda: app.state.clock()
     app.state.draining = False
     app.state.migration_head = head_revision()
     _watch_for_shutdown(app)

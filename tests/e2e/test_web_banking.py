@@ -166,7 +166,11 @@ def test_an_own_account_transfer_picks_the_target_from_a_list(
     page: Any, web_server: Server, grace: Person
 ) -> None:
     first = grace.open_account()
-    grace.http.post(f"/v1/accounts/{first['id']}/deposits", json={"amount": 100_00})
+    grace.http.post(
+        f"/v1/accounts/{first['id']}/deposits",
+        json={"amount": 100_00},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
     second = grace.http.post("/v1/accounts", json={"type": "savings", "currency": "USD"}).json()
     log_in(page, web_server, grace.email, f"/transfer?from={first['id']}")
     expect(page.get_by_role("radio", name="One of my accounts")).to_be_checked()
@@ -222,7 +226,11 @@ def test_cards_issue_show_once_set_limits_freeze_and_list_payments(
     page: Any, web_server: Server, grace: Person
 ) -> None:
     account = grace.open_account()
-    grace.http.post(f"/v1/accounts/{account['id']}/deposits", json={"amount": 100_00})
+    grace.http.post(
+        f"/v1/accounts/{account['id']}/deposits",
+        json={"amount": 100_00},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
     log_in(page, web_server, grace.email, "/cards")
     expect(page.get_by_role("heading", name="Cards", level=1)).to_be_visible()
     expect(page.get_by_text("You have no cards yet.")).to_be_visible()
@@ -273,10 +281,15 @@ def test_statements_list_months_show_one_and_download(
     page: Any, web_server: Server, grace: Person
 ) -> None:
     account = grace.open_account()
-    grace.http.post(f"/v1/accounts/{account['id']}/deposits", json={"amount": 12_34})
+    grace.http.post(
+        f"/v1/accounts/{account['id']}/deposits",
+        json={"amount": 12_34},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
+    )
     grace.http.post(
         f"/v1/accounts/{account['id']}/withdrawals",
         json={"amount": 2_00, "description": "Cash at the corner"},
+        headers={"Idempotency-Key": str(uuid.uuid4())},
     )
     card = grace.http.post(f"/v1/accounts/{account['id']}/cards", json={"type": "virtual"}).json()
     expires = f"{card['exp_month']:02d}/{card['exp_year']}"

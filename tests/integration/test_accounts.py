@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from banking.accounts import numbers
 from banking.core.db import utcnow
 from tests.cards_support import approved, funded_card
-from tests.factories import Member, make_member, open_account
+from tests.factories import Member, keyed, make_member, open_account
 
 
 class TestOpeningAccounts:
@@ -95,7 +95,7 @@ class TestOwnership:
         account = await open_account(client, owner, balance_minor=1_000)
         for account_id in (account["id"], str(uuid.uuid4())):
             response = await client.request(
-                method, path.format(id=account_id), json=body, headers=stranger.headers
+                method, path.format(id=account_id), json=body, headers=keyed(stranger.headers)
             )
             assert response.status_code == 404, response.text
             assert response.json()["code"] == "not_found"
@@ -198,7 +198,7 @@ class TestRenamingAndClosing:
         withdraw = await client.post(
             f"/v1/accounts/{account['id']}/withdrawals",
             json={"amount": 300},
-            headers=member.headers,
+            headers=keyed(member.headers),
         )
         assert withdraw.status_code == 201
         response = await client.post(f"/v1/accounts/{account['id']}/close", headers=member.headers)
@@ -208,7 +208,9 @@ class TestRenamingAndClosing:
         again = await client.post(f"/v1/accounts/{account['id']}/close", headers=member.headers)
         assert again.status_code == 409
         deposit = await client.post(
-            f"/v1/accounts/{account['id']}/deposits", json={"amount": 1}, headers=member.headers
+            f"/v1/accounts/{account['id']}/deposits",
+            json={"amount": 1},
+            headers=keyed(member.headers),
         )
         assert deposit.status_code == 409
         assert deposit.json()["code"] == "account_closed"

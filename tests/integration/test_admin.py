@@ -8,7 +8,7 @@ from fastapi import FastAPI
 from sqlalchemy import select
 
 from banking.audit.models import AuditEvent
-from tests.factories import make_member, make_staff, open_account
+from tests.factories import keyed, make_member, make_staff, open_account
 
 
 class TestStaffViews:
@@ -69,7 +69,7 @@ class TestStaffViews:
         await client.post(
             f"/v1/accounts/{account['id']}/withdrawals",
             json={"amount": 101},
-            headers=member.headers,
+            headers=keyed(member.headers),
         )
         response = await client.get(
             "/v1/admin/transactions",

@@ -35,7 +35,7 @@ from tests.cards_support import (
     payment,
 )
 from tests.conftest import TEST_SECRETS, make_settings
-from tests.factories import make_member, make_staff, open_account
+from tests.factories import keyed, make_member, make_staff, open_account
 
 MASKED_FIELDS = {"last4", "brand", "exp_month", "exp_year", "status"}
 
@@ -264,7 +264,9 @@ class TestLimits:
         first = await approved(client, card, 40_00)
         await approved(client, card, 40_00)
         captured = await client.post(
-            f"/v1/card-authorizations/{first}/capture", json={"amount": 30_00}, headers=NETWORK
+            f"/v1/card-authorizations/{first}/capture",
+            json={"amount": 30_00},
+            headers=keyed(NETWORK),
         )
         assert captured.status_code == 200
         # Today: 30.00 captured + 40.00 held = 70.00; 30.01 more would pass 100.00.
@@ -372,7 +374,9 @@ class TestHoldsAndCaptures:
             42_50,
         )
         captured = await client.post(
-            f"/v1/card-authorizations/{held['id']}/capture", json={"amount": 40_00}, headers=NETWORK
+            f"/v1/card-authorizations/{held['id']}/capture",
+            json={"amount": 40_00},
+            headers=keyed(NETWORK),
         )
         assert captured.status_code == 200, captured.text
         assert captured.json()["status"] == "captured"
@@ -394,7 +398,9 @@ class TestHoldsAndCaptures:
         )
         assert latest["id"] == captured.json()["capture_entry_id"]
         again = await client.post(
-            f"/v1/card-authorizations/{held['id']}/capture", json={"amount": 1}, headers=NETWORK
+            f"/v1/card-authorizations/{held['id']}/capture",
+            json={"amount": 1},
+            headers=keyed(NETWORK),
         )
         assert again.status_code == 409
         assert again.json()["code"] == "authorization_not_open"
@@ -409,7 +415,9 @@ class TestHoldsAndCaptures:
         _, card = await funded_card(client, member)
         held = await approved(client, card, 10_00)
         response = await client.post(
-            f"/v1/card-authorizations/{held}/capture", json={"amount": 10_01}, headers=NETWORK
+            f"/v1/card-authorizations/{held}/capture",
+            json={"amount": 10_01},
+            headers=keyed(NETWORK),
         )
         assert response.status_code == 422
         assert response.json()["code"] == "capture_exceeds_authorization"
@@ -426,7 +434,7 @@ class TestHoldsAndCaptures:
         again = await client.post(f"/v1/card-authorizations/{held}/void", headers=NETWORK)
         assert again.status_code == 409
         capture = await client.post(
-            f"/v1/card-authorizations/{held}/capture", json={"amount": 1}, headers=NETWORK
+            f"/v1/card-authorizations/{held}/capture", json={"amount": 1}, headers=keyed(NETWORK)
         )
         assert capture.status_code == 409
         unknown = await client.post(
@@ -458,7 +466,9 @@ class TestHoldsAndCaptures:
         held = await approved(client, card, 10_00)
         await client.post(f"/v1/admin/accounts/{account['id']}/freeze", headers=admin.headers)
         response = await client.post(
-            f"/v1/card-authorizations/{held}/capture", json={"amount": 10_00}, headers=NETWORK
+            f"/v1/card-authorizations/{held}/capture",
+            json={"amount": 10_00},
+            headers=keyed(NETWORK),
         )
         assert response.status_code == 409
         assert response.json()["code"] == "account_frozen"
@@ -488,7 +498,7 @@ class TestExpiry:
         history = await _history(client, member, card["id"])
         assert [(item["id"], item["status"]) for item in history] == [(held, "expired")]
         capture = await client.post(
-            f"/v1/card-authorizations/{held}/capture", json={"amount": 1}, headers=NETWORK
+            f"/v1/card-authorizations/{held}/capture", json={"amount": 1}, headers=keyed(NETWORK)
         )
         assert capture.status_code == 409
         assert capture.json()["code"] == "authorization_expired"
@@ -505,7 +515,9 @@ class TestExpiry:
         held = await approved(client, card, 30_00)
         _set_clock(app, start + dt.timedelta(days=8))
         capture = await client.post(
-            f"/v1/card-authorizations/{held}/capture", json={"amount": 30_00}, headers=NETWORK
+            f"/v1/card-authorizations/{held}/capture",
+            json={"amount": 30_00},
+            headers=keyed(NETWORK),
         )
         assert capture.status_code == 409
         assert capture.json()["code"] == "authorization_expired"
@@ -574,7 +586,9 @@ class TestLedgerVerifyWithHolds:
         await client.post(f"/v1/card-authorizations/{voided}/void", headers=NETWORK)
         captured = await approved(client, card, 20_00)
         await client.post(
-            f"/v1/card-authorizations/{captured}/capture", json={"amount": 15_00}, headers=NETWORK
+            f"/v1/card-authorizations/{captured}/capture",
+            json={"amount": 15_00},
+            headers=keyed(NETWORK),
         )
         db: Database = app.state.db
         async with db.sessionmaker() as session:
@@ -622,6 +636,29 @@ class TestNetworkKey:
         assert "declined" in operation["responses"]["201"]["description"]
 
 
+class TestIdempotencyKeyRequired:
+    async def test_an_authorization_or_capture_without_a_key_is_refused_and_holds_nothing(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        account, card = await funded_card(client, member, balance_minor=100_00)
+        unkeyed = await client.post("/v1/card-authorizations", json=payment(card), headers=NETWORK)
+        assert unkeyed.status_code == 400, unkeyed.text
+        assert unkeyed.headers["content-type"] == "application/problem+json"
+        assert unkeyed.json()["code"] == "idempotency_key_required"
+        assert (await balance(client, member, account["id"]))["available_balance"] == 100_00
+        held = await approved(client, card, 10_00)
+        capture = await client.post(
+            f"/v1/card-authorizations/{held}/capture", json={"amount": 10_00}, headers=NETWORK
+        )
+        assert capture.status_code == 400, capture.text
+        assert capture.json()["code"] == "idempotency_key_required"
+        after = await balance(client, member, account["id"])
+        assert (after["balance"], after["available_balance"]) == (100_00, 90_00)
+        async with app.state.db.sessionmaker() as session:
+            assert (await verify_ledger(session)).ok
+
+
 class TestAudit:
     async def test_every_card_event_is_audited_without_card_data(
         self, client: httpx.AsyncClient, app: FastAPI
@@ -637,7 +674,9 @@ class TestAudit:
         await client.post(f"/v1/admin/cards/{card['id']}/unfreeze", headers=admin.headers)
         captured = await approved(client, card, 5_00)
         await client.post(
-            f"/v1/card-authorizations/{captured}/capture", json={"amount": 5_00}, headers=NETWORK
+            f"/v1/card-authorizations/{captured}/capture",
+            json={"amount": 5_00},
+            headers=keyed(NETWORK),
         )
         voided = await approved(client, card, 5_00)
         await client.post(f"/v1/card-authorizations/{voided}/void", headers=NETWORK)
@@ -682,7 +721,7 @@ class TestSecrecy:
         base = f"/v1/cards/{card['id']}"
         held = await approved(client, card, 10_00)
         await client.post(
-            f"/v1/card-authorizations/{held}/capture", json={"amount": 5_00}, headers=NETWORK
+            f"/v1/card-authorizations/{held}/capture", json={"amount": 5_00}, headers=keyed(NETWORK)
         )
         voided = await approved(client, card, 1_00)
         await client.post(f"/v1/card-authorizations/{voided}/void", headers=NETWORK)
@@ -967,7 +1006,7 @@ async def _capture(client: httpx.AsyncClient, authorization_id: str, amount: int
     response = await client.post(
         f"/v1/card-authorizations/{authorization_id}/capture",
         json={"amount": amount},
-        headers=NETWORK,
+        headers=keyed(NETWORK),
     )
     assert response.status_code == 200, response.text
 
@@ -985,7 +1024,7 @@ class TestDailyOutgoingLimit:
         withdrawal = await client.post(
             f"/v1/accounts/{account['id']}/withdrawals",
             json={"amount": 40_01},
-            headers=member.headers,
+            headers=keyed(member.headers),
         )
         assert withdrawal.status_code == 409
         assert withdrawal.json()["code"] == "daily_limit_exceeded"
@@ -1105,7 +1144,9 @@ class TestCancellationVoidsHolds:
         }
         assert statuses == {first: "voided", second: "voided", captured: "captured"}
         late = await client.post(
-            f"/v1/card-authorizations/{first}/capture", json={"amount": 10_00}, headers=NETWORK
+            f"/v1/card-authorizations/{first}/capture",
+            json={"amount": 10_00},
+            headers=keyed(NETWORK),
         )
         assert late.status_code == 409
         assert late.json()["code"] == "authorization_not_open"

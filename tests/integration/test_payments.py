@@ -73,7 +73,7 @@ class TestWorkedExamples:
         deposit = await client.post(
             f"/v1/accounts/{checking['id']}/deposits",
             json={"amount": 100_00, "description": "Salary"},
-            headers=alice.headers,
+            headers=key_headers(alice),
         )
         assert deposit.status_code == 201
         assert deposit.json()["kind"] == "deposit"
@@ -94,7 +94,7 @@ class TestWorkedExamples:
         withdrawal = await client.post(
             f"/v1/accounts/{savings['id']}/withdrawals",
             json={"amount": 10_01},
-            headers=alice.headers,
+            headers=key_headers(alice),
         )
         assert withdrawal.status_code == 201
         assert withdrawal.json()["amount"] == -10_01
@@ -175,7 +175,7 @@ class TestDeclines:
         response = await client.post(
             f"/v1/accounts/{account['id']}/withdrawals",
             json={"amount": 501},
-            headers=member.headers,
+            headers=key_headers(member),
         )
         assert response.status_code == 409
         assert response.headers["content-type"] == "application/problem+json"
@@ -202,7 +202,9 @@ class TestDeclines:
         assert freeze.status_code == 200
         assert freeze.json()["status"] == "frozen"
         withdrawal = await client.post(
-            f"/v1/accounts/{account['id']}/withdrawals", json={"amount": 1}, headers=member.headers
+            f"/v1/accounts/{account['id']}/withdrawals",
+            json={"amount": 1},
+            headers=key_headers(member),
         )
         assert withdrawal.json()["code"] == "account_frozen"
         outgoing = await transfer(client, member, account, 1, target=other)
@@ -210,7 +212,9 @@ class TestDeclines:
         incoming = await transfer(client, member, other, 200, target=account)
         assert incoming.status_code == 201
         deposit = await client.post(
-            f"/v1/accounts/{account['id']}/deposits", json={"amount": 5}, headers=member.headers
+            f"/v1/accounts/{account['id']}/deposits",
+            json={"amount": 5},
+            headers=key_headers(member),
         )
         assert deposit.status_code == 201
         assert [item["decline_reason"] for item in await declined(client, member, account)] == [
@@ -267,7 +271,9 @@ class TestDeclines:
         member = await make_member(client)
         account = await open_account(client, member)
         response = await client.post(
-            f"/v1/accounts/{account['id']}/deposits", json={"amount": 1_001}, headers=member.headers
+            f"/v1/accounts/{account['id']}/deposits",
+            json={"amount": 1_001},
+            headers=key_headers(member),
         )
         assert response.status_code == 422
         assert response.json()["code"] == "amount_too_large"
@@ -282,12 +288,16 @@ class TestDeclines:
         member = await make_member(client)
         account = await open_account(client, member, balance_minor=9_000)
         response = await client.post(
-            f"/v1/accounts/{account['id']}/deposits", json={"amount": 1_001}, headers=member.headers
+            f"/v1/accounts/{account['id']}/deposits",
+            json={"amount": 1_001},
+            headers=key_headers(member),
         )
         assert response.status_code == 422
         assert response.json()["code"] == "balance_limit_exceeded"
         exact = await client.post(
-            f"/v1/accounts/{account['id']}/deposits", json={"amount": 1_000}, headers=member.headers
+            f"/v1/accounts/{account['id']}/deposits",
+            json={"amount": 1_000},
+            headers=key_headers(member),
         )
         assert exact.status_code == 201
         assert [item["decline_reason"] for item in await declined(client, member, account)] == [
@@ -304,9 +314,11 @@ class TestDeclines:
         account = await open_account(client, member, balance_minor=5_000)
         other = await open_account(client, member)
         path = f"/v1/accounts/{account['id']}/withdrawals"
-        assert (await client.post(path, json={"amount": 300}, headers=member.headers)).is_success
+        assert (
+            await client.post(path, json={"amount": 300}, headers=key_headers(member))
+        ).is_success
         assert (await transfer(client, member, account, 200, target=other)).status_code == 201
-        response = await client.post(path, json={"amount": 1}, headers=member.headers)
+        response = await client.post(path, json={"amount": 1}, headers=key_headers(member))
         assert response.status_code == 409
         assert response.json()["code"] == "daily_limit_exceeded"
         assert [item["decline_reason"] for item in await declined(client, member, account)] == [
@@ -330,7 +342,24 @@ class TestIdempotency:
             headers=member.headers,
         )
         assert response.status_code == 400
-        assert response.json()["code"] == "idempotency_key_missing"
+        assert response.json()["code"] == "idempotency_key_required"
+
+    @pytest.mark.parametrize("collection", ["deposits", "withdrawals"])
+    async def test_cash_without_a_key_is_refused_and_moves_nothing(
+        self, client: httpx.AsyncClient, app: FastAPI, collection: str
+    ) -> None:
+        # Seen before: the same withdrawal of 300 sent twice without a key was taken twice.
+        member = await make_member(client)
+        account = await open_account(client, member, balance_minor=1_000)
+        path = f"/v1/accounts/{account['id']}/{collection}"
+        for _ in range(2):
+            response = await client.post(path, json={"amount": 300}, headers=member.headers)
+            assert response.status_code == 400, response.text
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.json()["code"] == "idempotency_key_required"
+        assert await balance_of(client, member, account) == 1_000
+        assert await declined(client, member, account) == []
+        await assert_ledger_verifies(app)
 
     async def test_the_same_key_and_body_replay_the_first_answer(
         self, client: httpx.AsyncClient
@@ -376,7 +405,9 @@ class TestIdempotency:
         path = f"/v1/accounts/{account['id']}/withdrawals"
         first = await client.post(path, json={"amount": 150}, headers=headers)
         deposit = await client.post(
-            f"/v1/accounts/{account['id']}/deposits", json={"amount": 100}, headers=member.headers
+            f"/v1/accounts/{account['id']}/deposits",
+            json={"amount": 100},
+            headers=key_headers(member),
         )
         assert deposit.status_code == 201
         again = await client.post(path, json={"amount": 150}, headers=headers)
@@ -429,7 +460,7 @@ class TestHistory:
             await client.post(
                 f"/v1/accounts/{account['id']}/deposits",
                 json={"amount": amount},
-                headers=member.headers,
+                headers=key_headers(member),
             )
         seen: list[int] = []
         cursor = None
@@ -453,7 +484,9 @@ class TestHistory:
         other = await open_account(client, member)
         await transfer(client, member, account, 100, target=other)
         await client.post(
-            f"/v1/accounts/{account['id']}/withdrawals", json={"amount": 50}, headers=member.headers
+            f"/v1/accounts/{account['id']}/withdrawals",
+            json={"amount": 50},
+            headers=key_headers(member),
         )
         path = f"/v1/accounts/{account['id']}/transactions"
 
@@ -495,7 +528,7 @@ class TestConcurrentDoubleSpend:
                 client.post(
                     f"/v1/accounts/{account['id']}/withdrawals",
                     json={"amount": 1_000},
-                    headers=member.headers,
+                    headers=key_headers(member),
                 )
                 for _ in range(20)
             )

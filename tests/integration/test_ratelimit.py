@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from banking.core.ratelimit import RateLimiter, rate_limit
 from tests.cards_support import NETWORK, authorize, funded_card, payment
-from tests.factories import Member, make_member, open_account, signup
+from tests.factories import Member, keyed, make_member, open_account, signup
 
 TEST_REDIS_URL = os.environ.get("TEST_REDIS_URL", "").strip()
 STORAGES = [
@@ -121,7 +121,7 @@ class TestPerUserLimits:
                 return http.post(
                     f"/v1/accounts/{account['id']}/deposits",
                     json={"amount": 1},
-                    headers={**member.headers, **headers},
+                    headers=keyed({**member.headers, **headers}),
                 )
 
             for http in (first_ip, second_ip, first_ip):

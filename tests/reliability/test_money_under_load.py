@@ -55,7 +55,7 @@ async def _member(http: httpx.AsyncClient, index: int) -> dict[str, Any]:
         deposit = await http.post(
             f"/v1/accounts/{account['id']}/deposits",
             json={"amount": OPENING_BALANCE},
-            headers=headers,
+            headers={**headers, "Idempotency-Key": str(uuid.uuid4())},
         )
         assert deposit.status_code == 201, deposit.text
         accounts.append(account)
@@ -124,7 +124,7 @@ async def _run_load(base_url: str) -> None:
         funded = await http.post(
             f"/v1/accounts/{victim['id']}/deposits",
             json={"amount": 10_000},
-            headers=spender["headers"],
+            headers={**spender["headers"], "Idempotency-Key": str(uuid.uuid4())},
         )
         assert funded.status_code == 201
 
@@ -134,7 +134,7 @@ async def _run_load(base_url: str) -> None:
                     http.post(
                         f"/v1/accounts/{victim['id']}/withdrawals",
                         json={"amount": 1_000},
-                        headers=spender["headers"],
+                        headers={**spender["headers"], "Idempotency-Key": str(uuid.uuid4())},
                     )
                     for _ in range(20)
                 )

@@ -24,6 +24,7 @@ def _account(**changes: object) -> holds.HeldAccount:
         "daily_limit_minor": None,
         "outgoing_on": TODAY,
         "outgoing_minor": 60_00,
+        "stamped_at": None,
         **changes,
     }
     return holds.HeldAccount(**values)  # type: ignore[arg-type]

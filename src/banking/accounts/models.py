@@ -64,6 +64,9 @@ class Account(Base):
     # Debits so far on `outgoing_on` (UTC date); reset by the ledger when the day changes.
     outgoing_on: Mapped[dt.date | None] = mapped_column(Date, default=None)
     outgoing_minor: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The latest time stamped on this account's postings and holds, written under the
+    # account's lock: the next one is stamped no earlier (the ledger's time order).
+    stamped_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
     created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
     closed_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
 

@@ -25,7 +25,7 @@ from banking.cards.schemas import (
 )
 from banking.core.deps import AppSettings, Client, DbSession, Now
 from banking.core.errors import PROBLEM_JSON, DomainError
-from banking.core.idempotency import REPLAYED_HEADER, validate_key
+from banking.core.idempotency import REPLAYED_HEADER, require_key, validate_key
 from banking.core.pagination import Pagination
 from banking.core.ratelimit import RateLimit
 from banking.identity.deps import AdminUser, CurrentUser
@@ -63,6 +63,18 @@ IdempotencyKeyHeader = Annotated[
     Header(
         alias="Idempotency-Key",
         description="A unique key per logical request; retries reuse it and get the first answer.",
+        max_length=1000,
+    ),
+]
+# Authorizations and captures reserve or move money: the key is required.
+RequiredKeyHeader = Annotated[
+    str | None,
+    Header(
+        alias="Idempotency-Key",
+        description=(
+            "Required: a unique key per logical request; retries reuse it and get the first "
+            "answer. Without it the answer is 400 idempotency_key_required."
+        ),
         max_length=1000,
     ),
 ]
@@ -264,15 +276,16 @@ async def authorize(
     settings: AppSettings,
     client: Client,
     now: Now,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: RequiredKeyHeader = None,
 ) -> Response:
     """Authorize a card payment (card network only). Approval holds `amount` on the card's
     account for CARD_HOLD_DAYS: the available balance drops, the balance does not.
-    A retry with the same `Idempotency-Key` and body replays the first answer."""
+    The `Idempotency-Key` header is required (400 `idempotency_key_required` without it):
+    a retry with the same key and body replays the first answer."""
     result = await cards.authorize(
         session,
         request=body,
-        idempotency_key=validate_key(idempotency_key, required=False),
+        idempotency_key=require_key(idempotency_key),
         settings=settings,
         client=client,
         now=now,
@@ -301,16 +314,17 @@ async def capture(
     settings: AppSettings,
     client: Client,
     now: Now,
-    idempotency_key: IdempotencyKeyHeader = None,
+    idempotency_key: RequiredKeyHeader = None,
 ) -> Response:
     """Capture an approved authorization, fully or partly (`amount` ≤ authorized): one
     ledger entry moves `amount` to the card-network settlement account and the whole hold
-    is released in the same commit."""
+    is released in the same commit. The `Idempotency-Key` header is required (400
+    `idempotency_key_required` without it)."""
     result = await cards.capture(
         session,
         authorization_id=authorization_id,
         amount_minor=body.amount,
-        idempotency_key=validate_key(idempotency_key, required=False),
+        idempotency_key=require_key(idempotency_key),
         settings=settings,
         client=client,
         now=now,

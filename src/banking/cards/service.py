@@ -440,6 +440,7 @@ def _cancel_sync(
             released,
             uncount_minor=sum(row.amount_minor for row in rows if row.created_at.date() == today),
             today=today,
+            now=now,
         )
         connection.execute(
             update(AUTHORIZATION)
@@ -840,6 +841,8 @@ def _authorize_sync(
             client=client,
         )
         account = holds.lock_account_sync(connection, card.account_id)
+        # Stamped under the account's lock, never before its last change.
+        now = holds.stamp_time(account, now)
         limits = ledger.Limits.from_settings(settings)
         if card.daily_limit_minor is not None and (
             _spent_today_sync(connection, card.id, now) + request.amount > card.daily_limit_minor
@@ -856,7 +859,7 @@ def _authorize_sync(
             if refused is not None:
                 decline = refused.reason
             else:
-                holds.place_sync(connection, account, request.amount, today=now.date())
+                holds.place_sync(connection, account, request.amount, now=now)
     authorization_id = new_id()
     approved = decline is None
     connection.execute(
@@ -1019,7 +1022,7 @@ def _capture_sync(
                 status=AuthorizationStatus.captured.value,
                 captured_minor=amount_minor,
                 capture_entry_id=outcome.entry_id,
-                settled_at=now,
+                settled_at=outcome.created_at,
             )
         )
         audit.record_sync(
@@ -1084,17 +1087,18 @@ def _void_sync(
     row = _open_authorization_sync(connection, authorization_id, now=now, client=client)
     if isinstance(row, _Failure):
         return row
-    holds.release_sync(
+    released_at = holds.release_sync(
         connection,
         row.account_id,
         row.amount_minor,
         uncount_minor=row.amount_minor if row.created_at.date() == now.date() else 0,
         today=now.date(),
+        now=now,
     )
     connection.execute(
         update(AUTHORIZATION)
         .where(AUTHORIZATION.c.id == authorization_id)
-        .values(status=AuthorizationStatus.voided.value, settled_at=now)
+        .values(status=AuthorizationStatus.voided.value, settled_at=released_at)
     )
     audit.record_sync(
         connection,
@@ -1193,6 +1197,7 @@ def _expire_sync(
             per_account[account_id],
             uncount_minor=placed_today.get(account_id, 0),
             today=today,
+            now=now,
         )
     if rows:
         connection.execute(

@@ -141,6 +141,8 @@ class Database:
         )
         self.write_lock = asyncio.Lock()
         self.sqlite_gate = FairGate()
+        # Where the ledger reads the time; the app points it at `app.state.clock`.
+        self.clock: Callable[[], dt.datetime] = utcnow
 
     async def dispose(self) -> None:
         await self.engine.dispose()

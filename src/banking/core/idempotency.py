@@ -85,10 +85,10 @@ class IdempotencyRecord(Base):
     )
 
 
-class IdempotencyKeyMissing(DomainError):
+class IdempotencyKeyRequired(DomainError):
     status = 400
-    code = "idempotency_key_missing"
-    title = "This operation requires an Idempotency-Key header."
+    code = "idempotency_key_required"
+    title = "This operation moves or reserves money and requires an Idempotency-Key header."
 
 
 class IdempotencyKeyInvalid(DomainError):
@@ -135,10 +135,19 @@ def user_scope(user_id: object) -> str:
     return f"user:{user_id}"
 
 
+def require_key(key: str | None) -> str:
+    """The key of a request that moves or reserves money: missing is a 400
+    `idempotency_key_required` (the IETF draft's answer), so a retried request can never
+    apply twice."""
+    valid = validate_key(key, required=True)
+    assert valid is not None
+    return valid
+
+
 def validate_key(key: str | None, *, required: bool) -> str | None:
     if key is None:
         if required:
-            raise IdempotencyKeyMissing()
+            raise IdempotencyKeyRequired()
         return None
     if not _KEY.match(key):
         raise IdempotencyKeyInvalid()

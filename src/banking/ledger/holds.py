@@ -28,9 +28,8 @@ import uuid
 from dataclasses import dataclass, replace
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from banking.accounts.models import Account, AccountStatus
 from banking.core.errors import NotFound
@@ -38,7 +37,6 @@ from banking.core.prepared import Prepared
 from banking.ledger import internal
 from banking.ledger import service as ledger
 from banking.ledger.models import EntryKind
-from banking.ledger.verify import Problem, VerifyReport
 
 ACCOUNT = cast(Table, Account.__table__)
 
@@ -55,6 +53,7 @@ class HeldAccount:
     daily_limit_minor: int | None
     outgoing_on: dt.date | None
     outgoing_minor: int
+    stamped_at: dt.datetime | None
 
     @property
     def available_minor(self) -> int:
@@ -117,18 +116,35 @@ def check_sync(
     return None
 
 
+def stamp_time(account: HeldAccount, now: dt.datetime) -> dt.datetime:
+    """The time to stamp on a change of the locked account (see `ledger.stamp_time`)."""
+    return ledger.stamp_time(now, account.stamped_at)
+
+
 def place_sync(
-    connection: Connection, account: HeldAccount, amount_minor: int, *, today: dt.date
+    connection: Connection, account: HeldAccount, amount_minor: int, *, now: dt.datetime
 ) -> HeldAccount:
     """Hold `amount_minor` on an account locked by `lock_account_sync` (checked by
-    `check_sync`) and count it in `today`'s outgoing. Returns the account after the hold."""
+    `check_sync`) and count it in the outgoing of `now`'s day; `now` comes from
+    `stamp_time`. Returns the account after the hold."""
     if amount_minor < 1 or amount_minor > account.available_minor:
         raise ledger.LedgerInvariantError("a hold must fit the available balance")
+    if account.stamped_at is not None and now < account.stamped_at:
+        raise ledger.LedgerInvariantError("a hold stamped before the account's last change")
     held = account.held_minor + amount_minor
-    day = account.counting_day(today)
+    day = account.counting_day(now.date())
     outgoing = account.outgoing_on_day(day) + amount_minor
-    _set(connection, account.id, held_minor=held, outgoing_on=day, outgoing_minor=outgoing)
-    return replace(account, held_minor=held, outgoing_on=day, outgoing_minor=outgoing)
+    _set(
+        connection,
+        account.id,
+        held_minor=held,
+        outgoing_on=day,
+        outgoing_minor=outgoing,
+        stamped_at=now,
+    )
+    return replace(
+        account, held_minor=held, outgoing_on=day, outgoing_minor=outgoing, stamped_at=now
+    )
 
 
 def release_sync(
@@ -138,9 +154,11 @@ def release_sync(
     *,
     uncount_minor: int = 0,
     today: dt.date | None = None,
-) -> None:
+    now: dt.datetime | None = None,
+) -> dt.datetime | None:
     """Release `amount_minor` of the account's holds (void, expiry, card cancellation),
-    and take `uncount_minor` (the part placed `today`) off today's outgoing."""
+    and take `uncount_minor` (the part placed `today`) off today's outgoing. With `now`,
+    the release is stamped on the account (`stamp_time`) and that time is returned."""
     account = lock_account_sync(connection, account_id)
     if amount_minor < 0 or amount_minor > account.held_minor:
         raise ledger.LedgerInvariantError("releasing more than the account holds")
@@ -149,7 +167,11 @@ def release_sync(
     values: dict[str, Any] = {"held_minor": account.held_minor - amount_minor}
     if uncount_minor and today is not None and account.outgoing_on == today:
         values["outgoing_minor"] = max(0, account.outgoing_minor - uncount_minor)
+    stamped = None
+    if now is not None:
+        stamped = values["stamped_at"] = stamp_time(account, now)
     _set(connection, account_id, **values)
+    return stamped
 
 
 def _set(connection: Connection, account_id: uuid.UUID, **values: Any) -> None:
@@ -183,8 +205,11 @@ def capture_sync(
     """
     if amount_minor < 1 or amount_minor > held_minor:
         raise ledger.LedgerInvariantError("a capture must be within its hold")
-    today = now.date()
     account = lock_account_sync(connection, account_id)
+    # The request's time may be behind the account's last change (it waited for the lock,
+    # or another host's clock): the entry and the day it counts on never go back.
+    now = stamp_time(account, now)
+    today = now.date()
     uncount = held_minor if placed_on == today else amount_minor
     # May be below zero until the ledger adds the capture back in the same transaction;
     # never so low that the count would end below zero.
@@ -219,32 +244,3 @@ def capture_sync(
 
 def card_network_account_id(currency: str) -> uuid.UUID:
     return internal.internal_account_id(internal.Purpose.card_network, currency)
-
-
-async def verify_holds(session: AsyncSession, report: VerifyReport) -> None:
-    """Add to `report` every account whose `held_minor` differs from the sum of its open
-    holds (approved card authorizations, expired or not: a lapsed hold is held until it is
-    released). Runs in the caller's snapshot."""
-    from banking.cards.models import AuthorizationStatus, CardAuthorization
-
-    open_holds = (
-        select(
-            CardAuthorization.account_id.label("account_id"),
-            func.sum(CardAuthorization.amount_minor).label("total"),
-        )
-        .where(CardAuthorization.status == AuthorizationStatus.approved.value)
-        .group_by(CardAuthorization.account_id)
-        .subquery()
-    )
-    rows = await session.execute(
-        select(Account.id, Account.held_minor, func.coalesce(open_holds.c.total, 0))
-        .join(open_holds, open_holds.c.account_id == Account.id, isouter=True)
-        .where(
-            Account.is_internal.is_(False),
-            Account.held_minor != func.coalesce(open_holds.c.total, 0),
-        )
-    )
-    for account_id, held, total in rows:
-        report.problems.append(
-            Problem("held_matches_holds", str(account_id), f"held {held} != open holds {total}")
-        )

@@ -6,8 +6,10 @@ cached balance equals the sum of its postings and the `balance_after_minor` of i
 posting, and never goes below zero; available balance = balance - held never goes below
 zero through a debit. Internal settlement accounts are never locked and never have a
 cached balance: theirs is the sum of their postings. A refused movement is recorded as a
-declined entry with its reason, with the same commit as the refusal. All of this is
-checked by `banking ledger verify`.
+declined entry with its reason, with the same commit as the refusal. Per customer account,
+postings are stamped in order: a posting's time is taken under the account's lock and is
+never earlier than the account's previous posting or hold (`stamp_time`). All of this is
+checked by `banking ledger verify` (docs/ledger.md lists each rule beside its check).
 
 One implementation of the rules, `post_sync`, runs on a synchronous SQLAlchemy
 `Connection`: on PostgreSQL through `AsyncConnection.run_sync` (asyncpg), on SQLite on
@@ -205,6 +207,16 @@ class LockedAccount:
     daily_limit_minor: int | None
     outgoing_on: dt.date | None
     outgoing_minor: int
+    stamped_at: dt.datetime | None
+
+
+def stamp_time(now: dt.datetime, *accounts: dt.datetime | None) -> dt.datetime:
+    """The time to stamp on a change of locked accounts: `now`, or the latest time already
+    stamped on one of them if the clock is behind it (a request that waited for the lock,
+    a clock step, another host's clock). Per account, times then follow the order of
+    changes, which statements and the daily outgoing counter rely on."""
+    latest = max((stamped for stamped in accounts if stamped is not None), default=None)
+    return now if latest is None or now >= latest else latest
 
 
 # Statements are built once and run on the DBAPI cursor (see `core/prepared.py`): building,
@@ -219,6 +231,7 @@ LOCKED_COLUMNS = (
     ACCOUNT.c.daily_outgoing_limit_minor,
     ACCOUNT.c.outgoing_on,
     ACCOUNT.c.outgoing_minor,
+    ACCOUNT.c.stamped_at,
 )
 
 
@@ -269,7 +282,7 @@ _INSERT_TWO_POSTINGS = insert(POSTING).values(
         for leg in (0, 1)
     ]
 )
-_BALANCE_COLUMNS = ("balance_minor", "held_minor", "outgoing_minor", "outgoing_on")
+_BALANCE_COLUMNS = ("balance_minor", "held_minor", "outgoing_minor", "outgoing_on", "stamped_at")
 
 
 def _update_accounts_statement(count: int) -> Any:
@@ -409,8 +422,9 @@ def _decide(
     """Lock the customer accounts and apply the rules. Writes nothing.
 
     Returns the decision, the locked accounts and the entry's time, read from `clock` only
-    once the accounts are locked: on every account the postings' times then follow their
-    order, which statements rely on."""
+    once the accounts are locked and never earlier than a time already stamped on one of
+    them (`stamp_time`): on every account the postings' times then follow their order,
+    which statements rely on (checked by `banking ledger verify`, step `posting_time_order`)."""
     if movement.amount_minor < 1 or movement.release_hold_minor < 0:
         raise LedgerInvariantError("movement amounts must be positive")
     if movement.source_account_id == movement.target_account_id:
@@ -433,7 +447,7 @@ def _decide(
             for account_id in customer_ids
             if account_id in movement.locked
         }
-    now = clock()
+    now = stamp_time(clock(), *(account.stamped_at for account in locked.values()))
     today = now.date()
     for account_id in sides:
         if internal.is_internal(account_id):
@@ -530,13 +544,14 @@ def _balance_params(
     movement: Movement,
     locked: dict[uuid.UUID, LockedAccount],
     balances_after: dict[uuid.UUID, int],
-    today: dt.date,
+    now: dt.datetime,
 ) -> dict[str, Any]:
     """The parameters of one UPDATE for every touched customer account (values computed
     under the lock)."""
     held: dict[uuid.UUID, int] = {}
     outgoing: dict[uuid.UUID, int] = {}
     outgoing_on: dict[uuid.UUID, dt.date | None] = {}
+    today = now.date()
     for account_id, account in locked.items():
         held[account_id] = account.held_minor
         outgoing[account_id] = account.outgoing_minor
@@ -554,6 +569,7 @@ def _balance_params(
         params[f"held_minor_{index}"] = held[account_id]
         params[f"outgoing_minor_{index}"] = outgoing[account_id]
         params[f"outgoing_on_{index}"] = outgoing_on[account_id]
+        params[f"stamped_at_{index}"] = now
     return params
 
 
@@ -593,6 +609,7 @@ def execute_sync(
     now: dt.datetime | None = None,
     claim: Claim | None = None,
     idempotency_ttl_s: int = 24 * 3600,
+    clock: Callable[[], dt.datetime] = utcnow,
 ) -> Result:
     """One whole money request inside one transaction.
 
@@ -603,7 +620,7 @@ def execute_sync(
     out to be taken meanwhile, raises `_KeyTaken` so that the caller rolls back and replays.
     """
     explicit_now = now
-    now = now or utcnow()
+    now = now or clock()
     # The key's lock and its stored record come first (one statement); the replay (or
     # refusal of a different request) is answered after `resolve`, whose errors win.
     stored = idempotency.claim_sync(connection, claim, now=now) if claim is not None else None
@@ -612,7 +629,7 @@ def execute_sync(
         assert claim is not None
         return Result(outcome=None, response=idempotency.replay(stored, claim), replayed=True)
     decline, locked, now = _decide(
-        connection, movement, limits, (lambda: explicit_now) if explicit_now else utcnow
+        connection, movement, limits, (lambda: explicit_now) if explicit_now else clock
     )
     entry_id = uuid.uuid4()
     status = EntryStatus.declined if decline else EntryStatus.posted
@@ -650,7 +667,7 @@ def execute_sync(
             raise LedgerInvariantError("balances after do not match the plan")
         params.update(postings)
         if locked:
-            params.update(_balance_params(movement, locked, balances_after, now.date()))
+            params.update(_balance_params(movement, locked, balances_after, now))
     params.update(
         audit.event_values(
             event_type=f"ledger.{movement.kind.value}",
@@ -715,6 +732,7 @@ async def execute(
             now=now,
             claim=claim,
             idempotency_ttl_s=settings.idempotency_ttl_s,
+            clock=db.clock,
         )
 
     writer = writer_for(db)

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from banking.core.deps import DbSession, client_info_of
 from banking.core.errors import PROBLEM_JSON
-from banking.core.idempotency import REPLAYED_HEADER, validate_key
+from banking.core.idempotency import REPLAYED_HEADER, require_key
 from banking.core.ratelimit import rate_limit
 from banking.identity.deps import CurrentUser
 from banking.identity.service import Principal
@@ -36,7 +36,10 @@ IdempotencyKeyHeader = Annotated[
     str | None,
     Header(
         alias="Idempotency-Key",
-        description="A unique key per logical request (e.g. a UUID); retries reuse it.",
+        description=(
+            "Required: a unique key per logical request (e.g. a UUID); retries reuse it. "
+            "Without it the answer is 400 idempotency_key_required."
+        ),
         max_length=1000,
     ),
 ]
@@ -68,16 +71,15 @@ async def create_transfer(
     """Move money from one of your accounts to another of yours (`target_account_id`) or
     to anyone's (`target_account_number`), in the same currency.
 
-    The `Idempotency-Key` header is required: a retry with the same key and body returns
+    The `Idempotency-Key` header is required (400 `idempotency_key_required` without it):
+    a retry with the same key and body returns
     the original answer with `Idempotent-Replayed: true` and never moves money twice.
     """
-    key = validate_key(idempotency_key, required=True)
-    assert key is not None
     result = await payments.transfer(
         request.app.state.db,
         principal=user,
         request=body,
-        idempotency_key=key,
+        idempotency_key=require_key(idempotency_key),
         client=client_info_of(request),
     )
     return _response(result)
@@ -96,13 +98,17 @@ async def deposit(
     request: Request,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    """Pay cash into one of your accounts. `amount` is in minor units (cents)."""
+    """Pay cash into one of your accounts. `amount` is in minor units (cents).
+
+    The `Idempotency-Key` header is required (400 `idempotency_key_required` without it):
+    a retry with the same key and body replays the first answer, never moving money twice.
+    """
     result = await payments.deposit(
         request.app.state.db,
         principal=user,
         account_id=account_id,
         request=body,
-        idempotency_key=validate_key(idempotency_key, required=False),
+        idempotency_key=require_key(idempotency_key),
         client=client_info_of(request),
     )
     return _response(result)
@@ -121,13 +127,17 @@ async def withdraw(
     request: Request,
     idempotency_key: IdempotencyKeyHeader = None,
 ) -> Response:
-    """Take cash out of one of your accounts, up to its available balance."""
+    """Take cash out of one of your accounts, up to its available balance.
+
+    The `Idempotency-Key` header is required (400 `idempotency_key_required` without it):
+    a retry with the same key and body replays the first answer, never moving money twice.
+    """
     result = await payments.withdraw(
         request.app.state.db,
         principal=user,
         account_id=account_id,
         request=body,
-        idempotency_key=validate_key(idempotency_key, required=False),
+        idempotency_key=require_key(idempotency_key),
         client=client_info_of(request),
     )
     return _response(result)

@@ -2,8 +2,10 @@
 
 Guarantees: a member moves money only out of their own accounts (any other id is 404);
 each request is one journal entry posted or declined by `banking.ledger`, committed before
-the answer; with an Idempotency-Key the answer (success or decline) is stored in the same
-commit and replayed for retries, so a retried request never moves money twice.
+the answer; every request carries an Idempotency-Key (the routes refuse one without), its
+answer (success or decline) is stored in the same commit and replayed for retries, so a
+retried request never moves money twice (`banking ledger verify`, step
+`idempotency_entry`, checks that a stored answer names its entry).
 """
 
 from __future__ import annotations
@@ -61,13 +63,11 @@ async def _run(
     resolve: ledger.Resolve,
     kind: EntryKind,
     principal: Principal,
-    key: str | None,
+    key: str,
     path: str,
     body: dict[str, Any],
 ) -> MovementResponse:
     """Run the whole request (ownership reads, idempotency, the movement) as one ledger job."""
-    if key is None:
-        return _respond(kind, await ledger.execute(db, resolve))
     claim = Claim(
         scope=idempotency.user_scope(principal.user_id),
         key=key,
@@ -156,7 +156,7 @@ async def deposit(
     principal: Principal,
     account_id: uuid.UUID,
     request: DepositIn,
-    idempotency_key: str | None,
+    idempotency_key: str,
     client: ClientInfo,
 ) -> MovementResponse:
     return await _cash(
@@ -177,7 +177,7 @@ async def withdraw(
     principal: Principal,
     account_id: uuid.UUID,
     request: WithdrawalIn,
-    idempotency_key: str | None,
+    idempotency_key: str,
     client: ClientInfo,
 ) -> MovementResponse:
     return await _cash(
@@ -200,7 +200,7 @@ async def _cash(
     principal: Principal,
     account_id: uuid.UUID,
     request: DepositIn | WithdrawalIn,
-    idempotency_key: str | None,
+    idempotency_key: str,
     client: ClientInfo,
 ) -> MovementResponse:
     """A deposit or a withdrawal: cash in or out of one of the caller's accounts."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, case, exists, literal, select
+from sqlalchemy import Table, case, exists, literal, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -325,11 +325,15 @@ async def _lines(
     return lines
 
 
-async def pending_holds(session: AsyncSession, *, account_id: uuid.UUID) -> list[PendingHold]:
-    """Open card holds on the account, listed beside the statement (not part of its totals).
-
-    These are the approved authorizations whose amounts make up `account.held_minor`.
-    """
+async def pending_holds(
+    session: AsyncSession, *, account_id: uuid.UUID, at: dt.datetime, before: bool = False
+) -> list[PendingHold]:
+    """The card holds open on the account at the instant `at` (with `before`, the instant
+    just before it: a period's exclusive end), listed beside the statement (not part of its
+    totals): placed by then, and neither settled (captured, voided, expired) nor lapsed by
+    then. Nothing placed after it is listed. At the present time these are the approved
+    authorizations whose amounts make up `account.held_minor` (less any lapsed hold not
+    yet released)."""
     from banking.cards.models import AuthorizationStatus, CardAuthorization
 
     rows = await session.execute(
@@ -341,7 +345,13 @@ async def pending_holds(session: AsyncSession, *, account_id: uuid.UUID) -> list
         )
         .where(
             CardAuthorization.account_id == account_id,
-            CardAuthorization.status == AuthorizationStatus.approved.value,
+            CardAuthorization.status != AuthorizationStatus.declined.value,
+            CardAuthorization.created_at < at if before else CardAuthorization.created_at <= at,
+            CardAuthorization.expires_at >= at if before else CardAuthorization.expires_at > at,
+            or_(
+                CardAuthorization.settled_at.is_(None),
+                CardAuthorization.settled_at >= at if before else CardAuthorization.settled_at > at,
+            ),
         )
         .order_by(CardAuthorization.created_at, CardAuthorization.id)
     )
@@ -387,7 +397,14 @@ async def build_statement(
         )
     ).one()
     lines = await _lines(session, account_id=account_id, period=period)
-    holds = await pending_holds(session, account_id=account_id)
+    # The holds open at the period's end (now, for a statement to date).
+    partial = wanted == today
+    holds = await pending_holds(
+        session,
+        account_id=account_id,
+        at=now if partial else period.ends_at,
+        before=not partial,
+    )
     await session.rollback()
     return Statement(
         account=account,
@@ -398,7 +415,7 @@ async def build_statement(
         total_debits_minor=-sum(line.amount_minor for line in lines if line.amount_minor < 0),
         lines=lines,
         pending_holds=holds,
-        is_partial=wanted == today,
+        is_partial=partial,
         generated_at=now,
     )
 

@@ -220,13 +220,16 @@ export const accounts = {
 
 // Money-moving calls take the Idempotency-Key of the attempt: a retry of the same attempt
 // (double click, network failure) reuses it, so the bank moves the money at most once.
+// The bank refuses a money-moving POST without a key (400 idempotency_key_required), so a
+// call made without one gets a fresh key of its own.
+const keyOf = (idempotencyKey) => idempotencyKey || newIdempotencyKey();
 export const money = {
   deposit: (id, body, idempotencyKey) =>
-    request("POST", `/v1/accounts/${enc(id)}/deposits`, { body, idempotencyKey }),
+    request("POST", `/v1/accounts/${enc(id)}/deposits`, { body, idempotencyKey: keyOf(idempotencyKey) }),
   withdraw: (id, body, idempotencyKey) =>
-    request("POST", `/v1/accounts/${enc(id)}/withdrawals`, { body, idempotencyKey }),
+    request("POST", `/v1/accounts/${enc(id)}/withdrawals`, { body, idempotencyKey: keyOf(idempotencyKey) }),
   transfer: (body, idempotencyKey) =>
-    request("POST", "/v1/transfers", { body, idempotencyKey }),
+    request("POST", "/v1/transfers", { body, idempotencyKey: keyOf(idempotencyKey) }),
 };
 
 export const profile = {
