@@ -10,12 +10,13 @@ STATEMENTS_BENCH_ARGS ?=
 SEED_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test test-pg lint fmt bench docs clean
+.PHONY: help install install-dev run test test-pg test-ha lint fmt bench docs clean
 
 help:
 	@echo "make run       install if needed, migrate (and seed an empty) SQLite database, serve on http://$(HOST):$(PORT)"
 	@echo "make test      install dev dependencies if needed, run every test"
 	@echo "make test-pg   the suite against PostgreSQL (TEST_DATABASE_URL, default local postgres)"
+	@echo "make test-ha   restart and failover under load on private PostgreSQL 15 clusters (tests/ha)"
 	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make fmt       format and autofix with ruff"
 	@echo "make bench     run the benchmarks, results under bench/results/"
@@ -49,6 +50,9 @@ test: install-dev
 test-pg: install-dev
 	TEST_DATABASE_URL=$${TEST_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/postgres} \
 		$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-ha: install-dev
+	HA_TESTS=1 $(BIN)/python -m pytest tests/ha -p no:cacheprovider -s $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check src tests bench

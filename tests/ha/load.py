@@ -38,12 +38,13 @@ class Outcome:
 
 
 class CountingTransport(httpx.AsyncBaseTransport):
-    """Counts what the client met on the wire (its retries included)."""
+    """One client's transport; counts what it met on the wire (retries included) into
+    counters the clients share."""
 
-    def __init__(self) -> None:
+    def __init__(self, statuses: Counter[int], transport_errors: Counter[str]) -> None:
         self.inner = httpx.AsyncHTTPTransport()
-        self.statuses: Counter[int] = Counter()
-        self.transport_errors: Counter[str] = Counter()
+        self.statuses = statuses
+        self.transport_errors = transport_errors
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
@@ -80,7 +81,8 @@ class Load:
     clients: int = 16
     retries: int = 12
     outcomes: list[Outcome] = field(default_factory=list)
-    transport: CountingTransport = field(default_factory=CountingTransport)
+    statuses: Counter[int] = field(default_factory=Counter)
+    transport_errors: Counter[str] = field(default_factory=Counter)
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     logged_in: int = 0
 
@@ -96,7 +98,7 @@ class Load:
         target = self.customers[(index + 1) % len(self.customers)]
         async with AsyncBankingClient(
             self.base_url,
-            transport=self.transport,
+            transport=CountingTransport(self.statuses, self.transport_errors),
             retries=self.retries,
             backoff_s=0.1,
             timeout_s=10,

@@ -144,8 +144,8 @@ def test_failover_loses_no_acknowledged_transfer_and_runs_none_twice(
     print(
         f"\nfailover ({kill_after_s}s into the load): {len(load.acknowledged)} transfers "
         f"acknowledged, {unknown} failed for the caller after retries, answers seen "
-        f"{dict(load.transport.statuses)}, "
-        f"transport errors {dict(load.transport.transport_errors)}; "
+        f"{dict(load.statuses)}, "
+        f"transport errors {dict(load.transport_errors)}; "
         + ", ".join(f"{name} {value:.2f}" for name, value in figures.items())
         + f"\n{verified}"
     )

@@ -110,8 +110,8 @@ def test_service_recovers_by_itself_after_the_database_restarts(node: Node, tmp_
     print(
         f"\nrestart: {len(load.acknowledged)} transfers acknowledged, "
         f"{len(load.failed)} failed for the caller after retries, "
-        f"answers seen {dict(load.transport.statuses)}, "
-        f"transport errors {dict(load.transport.transport_errors)}; "
+        f"answers seen {dict(load.statuses)}, "
+        f"transport errors {dict(load.transport_errors)}; "
         + ", ".join(f"{name} {value:.2f}" for name, value in figures.items())
         + f"\n{verified}"
     )

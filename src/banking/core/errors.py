@@ -208,7 +208,6 @@ def install_error_handlers(app: FastAPI) -> None:
             path=request.url.path,
             error_type=type(exc).__name__,
             cause=type(getattr(exc, "orig", None) or exc.__cause__ or exc).__name__,
-            debug=str(getattr(exc, "orig", exc))[:300],
         )
         error = DatabaseUnavailable(headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
         return problem(error.status, error.code, error.title, error.detail, headers=error.headers)
