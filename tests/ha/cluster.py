@@ -127,6 +127,16 @@ class Node:
             [str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(primary.port),
              "-U", "postgres", "-D", str(self.data), "-R", "-X", "stream", "-c", "fast"]
         )  # fmt: skip
+        # The copy carries the primary's synchronous_standby_names: once promoted, this
+        # node would wait for a standby of its own name. Its future standby is named by
+        # whoever promotes it (as a failover manager does).
+        auto_conf = self.data / "postgresql.auto.conf"
+        kept = [
+            line
+            for line in auto_conf.read_text().splitlines(keepends=True)
+            if not line.startswith("synchronous_standby_names")
+        ]
+        auto_conf.write_text("".join(kept))
         # Its own port and socket; `cluster_name` is the name the primary's
         # synchronous_standby_names refers to (the walreceiver's application_name).
         self._append_settings(

@@ -12,7 +12,9 @@ promote`, what Patroni or a managed service does); the load goes on, then stops.
 every acknowledged transfer is in the ledger exactly once, no key ran twice, the money is
 conserved, and `banking ledger verify` and `banking audit verify` pass on the new primary.
 The failed requests and the time without acknowledgements are printed; docs/deployment.md
-quotes them.
+quotes them. The three kill moments share one cluster, server and set of customers: after
+each failover the former primary rejoins as the synchronous standby, and the next kill
+hits the other node.
 """
 
 from __future__ import annotations
@@ -21,13 +23,14 @@ import asyncio
 import shutil
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import httpx
 import pytest
 
 from tests.ha.cluster import Node, make_root, require_postgres_binaries, wait_until
-from tests.ha.load import Load, check_ledger, cli_verify, migrate, seed
+from tests.ha.load import Customer, Load, check_ledger, cli_verify, migrate, seed
 from tests.server import Server
 
 CLIENTS = 16
@@ -49,6 +52,23 @@ class Cluster:
         primary.psql_value("CREATE DATABASE bank")
         standby.init_standby_of(primary)
         standby.start()
+        self._make_synchronous()
+        return self
+
+    def rejoin(self) -> None:
+        """After a failover: the promoted standby is the primary; the dead former primary
+        comes back as its synchronous standby (what Patroni does with pg_rewind; here a
+        fresh pg_basebackup), on the same port, so the same URL keeps working."""
+        dead, promoted = self.primary, self.standby
+        dead.stop()
+        shutil.rmtree(dead.data, ignore_errors=True)
+        self.primary, self.standby = promoted, dead
+        dead.init_standby_of(promoted)
+        dead.start()
+        self._make_synchronous()
+
+    def _make_synchronous(self) -> None:
+        primary, standby = self.primary, self.standby
         primary.psql_value(f"ALTER SYSTEM SET synchronous_standby_names = '{standby.name}'")
         primary.psql_value("SELECT pg_reload_conf()")
         wait_until(
@@ -62,10 +82,11 @@ class Cluster:
             timeout_s=30,
             what="the standby to be synchronous",
         )
-        return self
 
     def url(self) -> str:
-        hosts = ",".join(f"127.0.0.1:{node.port}" for node in (self.primary, self.standby))
+        # Fixed order (node1, node2): the roles swap, the URL stays.
+        nodes = sorted((self.primary, self.standby), key=lambda node: node.name)
+        hosts = ",".join(f"127.0.0.1:{node.port}" for node in nodes)
         return f"postgresql://postgres@{hosts}/bank?target_session_attrs=read-write"
 
     def stop(self) -> None:
@@ -73,14 +94,36 @@ class Cluster:
             node.stop()
 
 
-@pytest.fixture
-def cluster() -> Iterator[Cluster]:
+@dataclass
+class Deployment:
+    cluster: Cluster
+    server: Server
+    customers: list[Customer]
+    log_path: Path
+    keys: set[str] = field(default_factory=set)
+    failovers: int = 0
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]:
+    """One cluster, one server and one set of customers for the three kill moments: after
+    each failover the former primary rejoins as the standby and the next one kills the
+    other node."""
     require_postgres_binaries()
     root = make_root()
     cluster = Cluster(root)
+    log_path = tmp_path_factory.mktemp("failover") / "server.log"
+    server: Server | None = None
     try:
-        yield cluster.build()
+        cluster.build()
+        migrate(cluster.url())
+        server = Server(cluster.url(), workers=2, log_path=log_path, DB_POOL_SIZE="8")
+        server.start()
+        customers = asyncio.run(seed(server.base_url, 4))
+        yield Deployment(cluster, server, customers, log_path)
     finally:
+        if server is not None:
+            server.stop()
         cluster.stop()
         shutil.rmtree(root, ignore_errors=True)
 
@@ -117,36 +160,32 @@ async def _failover(server: Server, cluster: Cluster, load: Load, kill_after_s: 
 
 @pytest.mark.parametrize("kill_after_s", [0.0, 0.6, 1.2], ids=["early", "mid", "late"])
 def test_failover_loses_no_acknowledged_transfer_and_runs_none_twice(
-    cluster: Cluster, kill_after_s: float, tmp_path: Path
+    deployment: Deployment, kill_after_s: float
 ) -> None:
-    url = cluster.url()
-    migrate(url)
-    server = Server(url, workers=2, log_path=tmp_path / "server.log", DB_POOL_SIZE="8")
-    server.start()
-    try:
+    cluster, server = deployment.cluster, deployment.server
+    if deployment.failovers:
+        cluster.rejoin()
 
-        async def main() -> tuple[Load, dict, list]:  # type: ignore[type-arg]
-            customers = await seed(server.base_url, 4)
-            load = Load(server.base_url, customers, clients=CLIENTS)
-            scenario = asyncio.ensure_future(_failover(server, cluster, load, kill_after_s))
-            await load.run_until(scenario)
-            return load, scenario.result(), customers
+    async def main() -> tuple[Load, dict]:  # type: ignore[type-arg]
+        load = Load(server.base_url, deployment.customers, clients=CLIENTS)
+        scenario = asyncio.ensure_future(_failover(server, cluster, load, kill_after_s))
+        await load.run_until(scenario)
+        return load, scenario.result()
 
-        load, figures, customers = asyncio.run(main())
-        assert server.process is not None
-        assert server.process.poll() is None, "the API process died"
-    finally:
-        server.stop()
+    load, figures = asyncio.run(main())
+    deployment.failovers += 1
+    deployment.keys |= {outcome.key for outcome in load.outcomes}
+    assert server.process is not None
+    assert server.process.poll() is None, "the API process died"
     new_primary = cluster.standby.url("bank")
-    asyncio.run(check_ledger(new_primary, load, customers))
-    verified = cli_verify(url)
-    unknown = len(load.failed)
+    asyncio.run(check_ledger(new_primary, load, deployment.customers, deployment.keys))
+    verified = cli_verify(cluster.url())
     print(
         f"\nfailover ({kill_after_s}s into the load): {len(load.acknowledged)} transfers "
-        f"acknowledged, {unknown} failed for the caller after retries, answers seen "
+        f"acknowledged, {len(load.failed)} failed for the caller after retries, answers seen "
         f"{dict(load.statuses)}, "
         f"transport errors {dict(load.transport_errors)}; "
         + ", ".join(f"{name} {value:.2f}" for name, value in figures.items())
         + f"\n{verified}"
     )
-    assert '"status": 500' not in (tmp_path / "server.log").read_text(), "a request answered 500"
+    assert '"status": 500' not in deployment.log_path.read_text(), "a request answered 500"
