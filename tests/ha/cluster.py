@@ -172,6 +172,22 @@ class Node:
         """What a crash does: SIGKILL to the postmaster, no shutdown."""
         os.kill(self.postmaster_pid(), signal.SIGKILL)
 
+    def crash(self) -> None:
+        """What losing the machine does: SIGKILL to the postmaster and every process it
+        started (the WAL senders included), so nothing more leaves it."""
+        postmaster = self.postmaster_pid()
+        children = []
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError):
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+                if int(fields[1]) == postmaster:
+                    children.append(int(entry.name))
+        for pid in (*children, postmaster):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+
     def promote(self) -> None:
         _run([str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-t", "30", "promote"])
 
@@ -205,3 +221,64 @@ def wait_until(predicate: object, *, timeout_s: float, what: str) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}")
+
+
+class Cluster:
+    def __init__(self, root: Path) -> None:
+        self.primary = Node(root, "node1")
+        self.standby = Node(root, "node2")
+
+    def build(self, *, synchronous: bool = True) -> Cluster:
+        primary, standby = self.primary, self.standby
+        primary.init_primary()
+        primary.start()
+        primary.psql_value("CREATE DATABASE bank")
+        standby.init_standby_of(primary)
+        standby.start()
+        if synchronous:
+            self._make_synchronous()
+        else:
+            wait_until(
+                lambda: primary.psql_value("SELECT count(*) FROM pg_stat_replication") == "1",
+                timeout_s=30,
+                what="the standby to stream",
+            )
+        return self
+
+    def rejoin(self) -> None:
+        """After a failover: the promoted standby is the primary; the dead former primary
+        comes back as its synchronous standby (what Patroni does with pg_rewind; here a
+        fresh pg_basebackup), on the same port, so the same URL keeps working."""
+        dead, promoted = self.primary, self.standby
+        dead.stop()
+        shutil.rmtree(dead.data, ignore_errors=True)
+        self.primary, self.standby = promoted, dead
+        dead.init_standby_of(promoted)
+        dead.start()
+        self._make_synchronous()
+
+    def _make_synchronous(self) -> None:
+        primary, standby = self.primary, self.standby
+        primary.psql_value(f"ALTER SYSTEM SET synchronous_standby_names = '{standby.name}'")
+        primary.psql_value("SELECT pg_reload_conf()")
+        wait_until(
+            lambda: (
+                primary.psql_value(
+                    "SELECT sync_state FROM pg_stat_replication "
+                    f"WHERE application_name = '{standby.name}'"
+                )
+                == "sync"
+            ),
+            timeout_s=30,
+            what="the standby to be synchronous",
+        )
+
+    def url(self) -> str:
+        # Fixed order (node1, node2): the roles swap, the URL stays.
+        nodes = sorted((self.primary, self.standby), key=lambda node: node.name)
+        hosts = ",".join(f"127.0.0.1:{node.port}" for node in nodes)
+        return f"postgresql://postgres@{hosts}/bank?target_session_attrs=read-write"
+
+    def stop(self) -> None:
+        for node in (self.primary, self.standby):
+            node.stop()

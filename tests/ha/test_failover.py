@@ -29,7 +29,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.ha.cluster import Node, make_root, require_postgres_binaries, wait_until
+from tests.ha.cluster import Cluster, make_root, require_postgres_binaries
 from tests.ha.load import Customer, Load, check_ledger, cli_verify, migrate, seed
 from tests.server import Server
 
@@ -38,60 +38,6 @@ CLIENTS = 16
 DETECTION_S = 0.5
 RECOVERY_LIMIT_S = 15.0
 LOAD_AFTER_S = 2.0
-
-
-class Cluster:
-    def __init__(self, root: Path) -> None:
-        self.primary = Node(root, "node1")
-        self.standby = Node(root, "node2")
-
-    def build(self) -> Cluster:
-        primary, standby = self.primary, self.standby
-        primary.init_primary()
-        primary.start()
-        primary.psql_value("CREATE DATABASE bank")
-        standby.init_standby_of(primary)
-        standby.start()
-        self._make_synchronous()
-        return self
-
-    def rejoin(self) -> None:
-        """After a failover: the promoted standby is the primary; the dead former primary
-        comes back as its synchronous standby (what Patroni does with pg_rewind; here a
-        fresh pg_basebackup), on the same port, so the same URL keeps working."""
-        dead, promoted = self.primary, self.standby
-        dead.stop()
-        shutil.rmtree(dead.data, ignore_errors=True)
-        self.primary, self.standby = promoted, dead
-        dead.init_standby_of(promoted)
-        dead.start()
-        self._make_synchronous()
-
-    def _make_synchronous(self) -> None:
-        primary, standby = self.primary, self.standby
-        primary.psql_value(f"ALTER SYSTEM SET synchronous_standby_names = '{standby.name}'")
-        primary.psql_value("SELECT pg_reload_conf()")
-        wait_until(
-            lambda: (
-                primary.psql_value(
-                    "SELECT sync_state FROM pg_stat_replication "
-                    f"WHERE application_name = '{standby.name}'"
-                )
-                == "sync"
-            ),
-            timeout_s=30,
-            what="the standby to be synchronous",
-        )
-
-    def url(self) -> str:
-        # Fixed order (node1, node2): the roles swap, the URL stays.
-        nodes = sorted((self.primary, self.standby), key=lambda node: node.name)
-        hosts = ",".join(f"127.0.0.1:{node.port}" for node in nodes)
-        return f"postgresql://postgres@{hosts}/bank?target_session_attrs=read-write"
-
-    def stop(self) -> None:
-        for node in (self.primary, self.standby):
-            node.stop()
 
 
 @dataclass
