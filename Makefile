@@ -16,7 +16,7 @@ STATEMENTS_BENCH_ARGS ?=
 SEED_ARGS ?=
 
 .DEFAULT_GOAL := help
-.PHONY: help install install-dev run test test-fast test-pg test-long lint fmt bench docs clean
+.PHONY: help install install-dev run test test-fast test-pg test-long test-ha lint fmt bench docs clean
 
 help:
 	@echo "make run       install if needed, migrate (and seed an empty) SQLite database, serve on http://$(HOST):$(PORT)"
@@ -24,6 +24,7 @@ help:
 	@echo "make test-fast unit + integration tests on SQLite, no servers or browser: the inner loop"
 	@echo "make test-pg   the suite against PostgreSQL + Redis (TEST_DATABASE_URL, TEST_REDIS_URL; local defaults)"
 	@echo "make test-long the money model test with its long profile (minutes; PostgreSQL too when TEST_DATABASE_URL is set)"
+	@echo "make test-ha   restart and failover under load on private PostgreSQL 15 clusters (tests/ha)"
 	@echo "make lint      ruff check, ruff format --check, mypy"
 	@echo "make fmt       format and autofix with ruff"
 	@echo "make bench     run the benchmarks, results under bench/results/"
@@ -76,6 +77,9 @@ test-long: install-dev
 	if [ -n "$${TEST_DATABASE_URL:-}" ]; then \
 		BANKING_MODEL_PROFILE=long $(BIN)/python -m pytest -p no:timeout \
 			tests/integration/test_money_model.py $(PYTEST_ARGS); fi
+
+test-ha: install-dev
+	HA_TESTS=1 $(BIN)/python -m pytest tests/ha -p no:cacheprovider -s $(PYTEST_ARGS)
 
 lint: install-dev
 	$(BIN)/ruff check src tests bench

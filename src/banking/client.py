@@ -102,6 +102,9 @@ __all__ = [
 DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 USER_AGENT = "banking-client/1"
 RETRY_STATUSES = frozenset({502, 503, 504})
+# The longest wait between two attempts without a Retry-After: exponential backoff must
+# not outgrow a failover (seconds) and leave a caller asleep once the service is back.
+MAX_BACKOFF_S = 5.0
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -997,7 +1000,7 @@ class _ClientCore:
             with_header = response.headers.get("retry-after", "")
             if with_header.isdigit():
                 return min(float(with_header), 30.0)
-        return float(self.backoff_s * 2 ** (attempt - 1))
+        return float(min(self.backoff_s * 2 ** (attempt - 1), MAX_BACKOFF_S))
 
     def _exchange(self, call: Call[T]) -> _Steps[T]:
         attempt = 0

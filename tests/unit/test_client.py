@@ -269,6 +269,34 @@ class TestIdempotencyKeys:
         assert keys[0] == keys[1] == result.idempotency_key
         assert client.sleeps == [0.2]  # type: ignore[attr-defined]
 
+    def test_backoff_after_network_failures_is_capped(self) -> None:
+        def lost(request: httpx.Request) -> httpx.Response:
+            raise httpx.ConnectError("refused", request=request)
+
+        server = Recorder()
+        server.on(
+            "POST", "/v1/transfers", *([lost] * 8), lambda r: httpx.Response(201, json=MOVEMENT)
+        )
+        with make(server, retries=8, backoff_s=0.1) as client:
+            client.transfer("acc-1", 500, target_account_id="acc-2")
+        keys = {r.headers["idempotency-key"] for r in server.requests}
+        assert len(server.requests) == 9
+        assert len(keys) == 1
+        assert client.sleeps == [0.1, 0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]  # type: ignore[attr-defined]
+
+    def test_a_database_unavailable_503_is_retried_with_the_same_key(self) -> None:
+        server = Recorder()
+        server.on(
+            "POST",
+            "/v1/transfers",
+            lambda r: problem(503, "database_unavailable"),
+            lambda r: httpx.Response(201, json=MOVEMENT),
+        )
+        with make(server) as client:
+            result = client.transfer("acc-1", 500, target_account_id="acc-2")
+        keys = [r.headers["idempotency-key"] for r in server.requests]
+        assert keys == [result.idempotency_key] * 2
+
     def test_a_503_is_retried_with_the_same_key_after_retry_after(self) -> None:
         server = Recorder()
         server.on(

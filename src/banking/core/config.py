@@ -44,6 +44,24 @@ class LogFormat(StrEnum):
     console = "console"
 
 
+def _hosts_as_query(url: str) -> str:
+    """`postgresql+asyncpg://u@h1:5432,h2:5432/db?...` (the libpq form of several hosts)
+    as `postgresql+asyncpg://u@/db?host=h1:5432&host=h2:5432&...`, the form SQLAlchemy
+    parses and hands to asyncpg, which connects to the first host that suits
+    `target_session_attrs` (tests/unit/test_database_url.py)."""
+    scheme, separator, rest = url.partition("://")
+    if not separator or not scheme.startswith("postgresql"):
+        return url
+    authority, _slash, tail = rest.partition("/")
+    userinfo, at, hostlist = authority.rpartition("@")
+    if "," not in hostlist:
+        return url
+    database, _question, query = tail.partition("?")
+    hosts = "&".join(f"host={host}" for host in hostlist.split(",") if host)
+    query = f"{hosts}&{query}" if query else hosts
+    return f"{scheme}://{userinfo}{at}/{database}?{query}"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_file=".env", extra="ignore", case_sensitive=False)
 
@@ -167,8 +185,9 @@ class Settings(BaseSettings):
             ("sqlite://", "sqlite+aiosqlite://"),
         ):
             if value.startswith(prefix):
-                return replacement + value[len(prefix) :]
-        return value
+                value = replacement + value[len(prefix) :]
+                break
+        return _hosts_as_query(value)
 
     @property
     def is_sqlite(self) -> bool:

@@ -5,6 +5,14 @@ loss), foreign keys on and a busy timeout. Its write transactions start with
 `BEGIN IMMEDIATE` and are serialized inside the process by one asyncio lock, so writers
 queue in Python instead of spinning on "database is locked". PostgreSQL uses asyncpg with
 a fixed-size pool (no overflow: every new connection forks a backend).
+
+A lost database connection (a restart, a failover, a network cut) is never reused: a
+connection the driver knows is closed is replaced at check-out (`discard_dead_on_checkout`,
+no round trip), and an error that shows the server is gone invalidates every connection
+of that pool opened before it (`discard_connection`), so the next request connects
+afresh, to the new primary when `DATABASE_URL` lists several hosts. Such errors are
+recognised by `is_connection_lost` and answered 503 `database_unavailable`
+(tests/integration/test_connection_loss.py, tests/ha/).
 """
 
 from __future__ import annotations
@@ -13,6 +21,7 @@ import asyncio
 import contextlib
 import contextvars
 import datetime as dt
+import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -20,6 +29,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import (
@@ -29,6 +39,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import NullPool
 from sqlalchemy.types import TypeDecorator
 
 from banking.core.config import Settings
@@ -143,9 +154,27 @@ class Database:
         self.sqlite_gate = FairGate()
         # Where the ledger reads the time; the app points it at `app.state.clock`.
         self.clock: Callable[[], dt.datetime] = utcnow
+        self._probe_engine: AsyncEngine | None = None
+
+    def probe_engine(self) -> AsyncEngine:
+        """An engine for health checks. PostgreSQL: no pool, each check opens a connection
+        of its own, so a busy request pool cannot make a healthy instance look dead and a
+        dead server cannot hide behind a pooled connection. SQLite: the main engine."""
+        if self.is_sqlite:
+            return self.engine
+        if self._probe_engine is None:
+            self._probe_engine = create_async_engine(
+                self.settings.database_url,
+                poolclass=NullPool,
+                hide_parameters=True,
+                connect_args={"timeout": self.settings.db_connect_timeout_s},
+            )
+        return self._probe_engine
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._probe_engine is not None:
+            await self._probe_engine.dispose()
 
 
 def make_engine(settings: Settings) -> AsyncEngine:
@@ -163,7 +192,7 @@ def make_engine(settings: Settings) -> AsyncEngine:
         )
         configure_sqlite(engine.sync_engine, settings.db_busy_timeout_ms)
         return engine
-    return create_async_engine(
+    engine = create_async_engine(
         url,
         pool_size=settings.db_pool_size,
         max_overflow=0,
@@ -171,6 +200,65 @@ def make_engine(settings: Settings) -> AsyncEngine:
         hide_parameters=True,
         connect_args={"timeout": settings.db_connect_timeout_s},
     )
+    discard_dead_on_checkout(engine.sync_engine)
+    return engine
+
+
+# SQLSTATEs meaning "this server cannot serve us now": connection exceptions (class 08),
+# shut down or starting up (57P01-57P03), read-only (25006: a standby, or a former
+# primary after a failover).
+_UNAVAILABLE_SQLSTATES = ("08", "57P01", "57P02", "57P03", "25006")
+
+
+def is_connection_lost(error: BaseException) -> bool:
+    """True when `error` (or what caused it) shows the database cannot be reached or the
+    connection died: the request may be retried once a server answers again."""
+    seen: set[int] = set()
+    pending: list[BaseException | None] = [error]
+    while pending:
+        current = pending.pop()
+        if current is None or id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, sa_exc.DBAPIError) and current.connection_invalidated:
+            return True
+        if isinstance(current, ConnectionError | TimeoutError | socket.gaierror):
+            return True
+        if isinstance(current, sa_exc.TimeoutError):  # no pooled connection came free
+            return True
+        sqlstate = getattr(current, "sqlstate", None) or getattr(current, "pgcode", None)
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_SQLSTATES):
+            return True
+        name = type(current).__name__
+        if name == "TargetServerAttributeNotMatched":  # no host is a primary (yet)
+            return True
+        if name == "InterfaceError" and "closed" in str(current):
+            return True
+        if isinstance(current, sa_exc.DBAPIError):
+            pending.append(current.orig)
+        pending.extend((current.__cause__, current.__context__))
+    return False
+
+
+def discard_dead_on_checkout(engine: Engine) -> None:
+    """Replace, at check-out, a pooled asyncpg connection the driver already knows is
+    closed (its server went away while it sat in the pool), and every connection of the
+    pool opened before it. Costs no round trip, unlike `pool_pre_ping`."""
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+        driver = getattr(dbapi_connection, "_connection", None)
+        if driver is not None and driver.is_closed():
+            raise sa_exc.InvalidatePoolError()
+
+
+def discard_connection(connection: Connection, error: BaseException) -> None:
+    """After a disconnect error on `connection` outside `Connection.execute` (which does
+    this itself): drop it and every connection its pool opened before now."""
+    if connection.invalidated:
+        return
+    connection.engine.pool._invalidate(connection.connection, error)
+    connection.invalidate(error)
 
 
 def on_connection(engine: Engine, fn: Callable[[Connection], T]) -> T:

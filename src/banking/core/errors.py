@@ -13,10 +13,14 @@ from typing import Any, ClassVar
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 
-from banking.core.logging import current_request_id
+from banking.core.db import is_connection_lost
+from banking.core.logging import current_request_id, get_logger
+
+log = get_logger("banking.errors")
 
 PROBLEM_JSON = "application/problem+json"
 
@@ -83,6 +87,26 @@ class ServiceUnavailable(DomainError):
     code = "service_unavailable"
     title = "The service is temporarily unavailable."
 
+
+class DatabaseUnavailable(ServiceUnavailable):
+    code = "database_unavailable"
+    title = "The database cannot be reached right now; retry after the time given in Retry-After."
+
+
+def _database_error_classes() -> tuple[type[Exception], ...]:
+    """Exception classes a lost database can surface as (checked by `is_connection_lost`)."""
+    classes: list[type[Exception]] = [SQLAlchemyError, OSError]
+    try:
+        import asyncpg
+    except ImportError:  # pragma: no cover - SQLite-only installs
+        return tuple(classes)
+    classes += [asyncpg.PostgresError, asyncpg.InterfaceError, asyncpg.InternalClientError]
+    return tuple(classes)
+
+
+DATABASE_ERRORS = _database_error_classes()
+# Seconds a client should wait before retrying a request that met a lost database.
+DATABASE_RETRY_AFTER_S = 1
 
 # Codes for statuses raised by the framework rather than by our services.
 HTTP_CODES = {
@@ -172,6 +196,24 @@ def install_error_handlers(app: FastAPI) -> None:
         # Framework messages are generic ("Not Found"); ours are friendlier.
         return problem_for_status(exc.status_code, None, headers=exc.headers)
 
+    async def on_database_error(request: Request, exc: Exception) -> JSONResponse:
+        # A lost connection is answered 503 (never a half-written state: the transaction
+        # died with the connection, or it committed together with its Idempotency-Key
+        # record, which the retry then finds); any other database error stays a 500.
+        if not is_connection_lost(exc):
+            raise exc
+        log.warning(
+            "database_unavailable",
+            method=request.method,
+            path=request.url.path,
+            error_type=type(exc).__name__,
+            cause=type(getattr(exc, "orig", None) or exc.__cause__ or exc).__name__,
+        )
+        error = DatabaseUnavailable(headers={"Retry-After": str(DATABASE_RETRY_AFTER_S)})
+        return problem(error.status, error.code, error.title, error.detail, headers=error.headers)
+
+    for error_class in DATABASE_ERRORS:
+        app.add_exception_handler(error_class, on_database_error)
     app.add_exception_handler(DomainError, on_domain_error)
     app.add_exception_handler(RequestValidationError, on_validation_error)
     app.add_exception_handler(StarletteHTTPException, on_http_error)

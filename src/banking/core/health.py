@@ -2,7 +2,9 @@
 
 Liveness says the process answers. Readiness reads real tables: the Alembic revision in
 the database must equal the code's head (a replaced, empty or corrupted database fails),
-and Redis must answer when configured. While the process drains after SIGTERM, readiness
+and Redis must answer when configured. The database check opens a connection of its own
+(PostgreSQL), so readiness is 503 while no primary is reachable and ok again as soon as one
+is (tests/ha/test_restart.py). While the process drains after SIGTERM, readiness
 is 503 so load balancers stop sending traffic.
 """
 
@@ -27,7 +29,8 @@ CHECK_TIMEOUT_S = 2.0
 
 async def check_database(db: Database, expected_revision: str | None) -> str | None:
     """None when healthy, else the reason."""
-    async with db.engine.connect() as connection:
+    # Its own connection (see `Database.probe_engine`), not one from the request pool.
+    async with db.probe_engine().connect() as connection:
         rows = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
         await connection.execute(text('SELECT 1 FROM "user" LIMIT 1'))
     revisions = {row[0] for row in rows}

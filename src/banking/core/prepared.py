@@ -17,7 +17,8 @@ tuples in the order of the statement's columns (or `RETURNING` columns).
 It runs inside the caller's transaction on a synchronous `Connection`: the ledger's
 SQLite writer thread, or `AsyncConnection.run_sync` on asyncpg (the adapter's cursor
 awaits there). DBAPI errors are raised wrapped as SQLAlchemy's `DBAPIError` subclasses,
-as `Connection.execute` would.
+as `Connection.execute` would, and a disconnect invalidates the connection and its pool's
+older ones as `Connection.execute` does (tests/integration/test_connection_loss.py).
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.elements import ClauseElement
 from sqlalchemy.types import TypeEngine
+
+from banking.core.db import discard_connection
 
 Processor = Callable[[Any], Any]
 _MISSING = object()
@@ -127,12 +130,18 @@ class Prepared:
             raw = cursor.fetchall() if cursor.description is not None else []
             rowcount = cursor.rowcount
         except connection.dialect.loaded_dbapi.Error as error:
+            # As `Connection.execute` would: a dead connection goes, with its pool's
+            # older ones, instead of going back to the pool for the next request.
+            lost = connection.dialect.is_disconnect(error, dbapi_connection, cursor)
+            if lost:
+                discard_connection(connection, error)
             raise exc.DBAPIError.instance(
                 plan.sql,
                 args,
                 error,
                 connection.dialect.loaded_dbapi.Error,
                 hide_parameters=True,
+                connection_invalidated=lost,
                 dialect=connection.dialect,
             ) from error
         finally:

@@ -30,7 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
 from sqlalchemy.util import greenlet_spawn
 
-from banking.core.db import Database, configure_sqlite, on_connection
+from banking.core.db import Database, configure_sqlite, discard_dead_on_checkout, on_connection
 
 T = TypeVar("T")
 # PostgreSQL connections for short reads: they are held for one round trip each.
@@ -62,6 +62,7 @@ class PostgresReader(Reader):
             isolation_level="AUTOCOMMIT",
             connect_args={"timeout": settings.db_connect_timeout_s},
         )
+        discard_dead_on_checkout(self.async_engine.sync_engine)
 
     async def run(self, fn: Callable[[Connection], T]) -> T:
         # Check-out, the read and check-in in one greenlet, not one per step.
