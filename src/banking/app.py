@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from banking import __version__
 from banking.audit import sealer as audit_sealer
-from banking.core import idempotency_purge, ratelimit, reads
+from banking.core import idempotency_purge, ratelimit, reads, security
 from banking.core.config import Settings, get_settings
 from banking.core.db import Database, utcnow
 from banking.core.errors import install_error_handlers
@@ -132,6 +132,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.fill_dev_secrets()
     configure_logging(settings.log_level, settings.effective_log_format.value)
     _init_sentry(settings)
+    security.HASHING.configure(
+        workers=settings.password_hash_workers, max_waiting=settings.password_hash_queue
+    )
 
     app = FastAPI(
         title="Banking API",

@@ -69,6 +69,9 @@ class Settings(BaseSettings):
     refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_duration_s: int = Field(default=15 * 60, ge=1)
+    # Argon2 runs in a thread pool of this many threads; this many more hashes may wait.
+    password_hash_workers: int = Field(default=1, ge=1, le=16)
+    password_hash_queue: int = Field(default=32, ge=0, le=10_000)
 
     # Cards (see cards/): retired encryption keys, kept until `banking cards rotate-key`.
     card_encryption_previous_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
