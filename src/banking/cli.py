@@ -142,8 +142,8 @@ def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int, relo
         reload=reload,
         server_header=False,
         date_header=True,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies,
+        # The application reads X-Forwarded-For itself (core/clientaddr.py).
+        proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
         log_config=None,
         access_log=False,

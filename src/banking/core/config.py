@@ -137,6 +137,14 @@ class Settings(BaseSettings):
             raise ValueError(f"not a rate limit like '10/minute': {value!r}") from exc
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        from banking.core.clientaddr import parse_proxies
+
+        parse_proxies(value)
+        return value
+
     @field_validator("bank_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -187,6 +195,11 @@ class Settings(BaseSettings):
                 problems.append(f"{name.upper()} is missing or a known default")
             elif len(value.encode()) < MIN_SECRET_BYTES:
                 problems.append(f"{name.upper()} is shorter than {MIN_SECRET_BYTES} bytes")
+        if "*" in (entry.strip() for entry in self.trusted_proxies.split(",")):
+            problems.append(
+                "TRUSTED_PROXIES is '*' (any client could pick its own address); "
+                "list the proxies' addresses or CIDR networks"
+            )
         if problems:
             raise ConfigError(
                 "refusing to start in production: " + "; ".join(problems) + ". "
