@@ -65,6 +65,9 @@ def _init_sentry(settings: Settings) -> None:
         environment=settings.app_env.value,
         release=__version__,
         send_default_pii=False,
+        # Frame locals and request bodies can hold passwords, tokens and card data.
+        include_local_variables=False,
+        max_request_body_size="never",
         traces_sample_rate=0.0,
     )
 
@@ -175,5 +178,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
             max_age=600,
         )
-    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        trusted_proxies=settings.trusted_proxies,
+    )
     return app

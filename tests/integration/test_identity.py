@@ -241,7 +241,9 @@ class TestPasswordHashingOffTheLoop:
         assert max(gaps) < one_check_s / 2, (max(gaps), one_check_s)
 
     @pytest.mark.parametrize(
-        "settings_overrides", [{"password_hash_workers": 1, "password_hash_queue": 0}], indirect=True
+        "settings_overrides",
+        [{"password_hash_workers": 1, "password_hash_queue": 0}],
+        indirect=True,
     )
     async def test_a_flood_beyond_the_hashing_queue_is_refused_with_503(
         self, client: httpx.AsyncClient

@@ -59,9 +59,7 @@ async def _login_reasons(database_url: str, user_id: uuid.UUID) -> tuple[Counter
             reasons = Counter(
                 json.loads(details).get("reason", outcome) for outcome, details in rows
             )
-            user = (
-                await connection.execute(select(User).where(User.id == user_id))
-            ).one()
+            user = (await connection.execute(select(User).where(User.id == user_id))).one()
     finally:
         await engine.dispose()
     return reasons, user  # type: ignore[return-value]
