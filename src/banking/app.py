@@ -35,6 +35,9 @@ log = get_logger("banking.app")
 WEB_DIR = Path(__file__).resolve().parent / "web"
 
 
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 class WebFiles(StaticFiles):
     """The web UI at `/`, which must not answer for API paths: an unknown API path is a
     404 and a known one with the wrong method a 405, both as problem+json."""
@@ -46,12 +49,18 @@ class WebFiles(StaticFiles):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         if path == "/v1" or path.startswith(("/v1/", "/metrics")):
-            known = any(
-                route.matches(scope)[0] is not Match.NONE
-                for route in self.api.router.routes
-                if not isinstance(route, Mount)
-            )
-            raise StarletteHTTPException(405 if known else 404)
+            routes = [route for route in self.api.router.routes if not isinstance(route, Mount)]
+            if not any(route.matches(scope)[0] is not Match.NONE for route in routes):
+                raise StarletteHTTPException(404)
+            allowed = [
+                method
+                for method in _METHODS
+                if any(
+                    route.matches({**scope, "method": method})[0] is Match.FULL for route in routes
+                )
+            ]
+            # RFC 9110: a 405 names the methods the resource does support.
+            raise StarletteHTTPException(405, headers={"Allow": ", ".join(allowed)})
         await super().__call__(scope, receive, send)
 
 

@@ -116,7 +116,7 @@ def test_production_refuses_a_wildcard_proxy_list(database_url: str) -> None:
 def test_a_proxy_list_entry_that_is_not_an_address_or_network_is_refused(
     database_url: str, spec: str
 ) -> None:
-    with pytest.raises(ValidationError, match="TRUSTED_PROXIES|trusted_proxies"):
+    with pytest.raises(ValidationError, match="trusted_proxies"):
         make_settings(database_url, trusted_proxies=spec)
 
 

@@ -156,8 +156,15 @@ class RequestMiddleware:
                 (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
             )
 
+        # Set when the body went past the limit while the application was reading it: the
+        # application's own answer (FastAPI turns a failed body read into a 400) is
+        # dropped and replaced by the 413, whichever way the body arrived.
+        too_large = False
+
         async def send_wrapper(message: Message) -> None:
             nonlocal status, response_started
+            if too_large:
+                return
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
@@ -171,11 +178,12 @@ class RequestMiddleware:
         received = 0
 
         async def receive_wrapper() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > self.max_body_bytes and not response_started:
+                    too_large = True
                     raise BodyTooLarge
             return message
 
@@ -185,7 +193,11 @@ class RequestMiddleware:
                 await early(scope, receive, send_wrapper)
             else:
                 await self.app(scope, receive_wrapper, send_wrapper)
+            if too_large:
+                too_large = False
+                await problem_for_status(413)(scope, receive, send_wrapper)
         except BodyTooLarge:
+            too_large = False
             if not response_started:
                 await problem_for_status(413)(scope, receive, send_wrapper)
         except Exception as exc:
