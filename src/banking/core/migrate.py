@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import lru_cache
 from pathlib import Path
 
@@ -20,8 +21,50 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL or an in-memory database)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
 def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
+
+
+async def migration_problem(database_url: str, *, timeout_s: float = 10.0) -> str | None:
+    """None when the database is at the code's migration head, else why it is not (one
+    line). A missing SQLite file or folder is reported, never created."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    path = sqlite_path(database_url)
+    if path is not None and not path.is_file():
+        return f"the database file {path} does not exist"
+    # SQLite: open read-write only, so that the check never creates the file.
+    url = f"sqlite+aiosqlite:///file:{path}?mode=rw&uri=true" if path is not None else database_url
+    engine = create_async_engine(url)
+    try:
+        async with asyncio.timeout(timeout_s), engine.connect() as connection:
+            try:
+                rows = (
+                    await connection.execute(text("SELECT version_num FROM alembic_version"))
+                ).all()
+            except DBAPIError:
+                return "the database has never been migrated"
+    except (OSError, TimeoutError, DBAPIError) as exc:
+        return f"the database is unreachable ({type(exc).__name__}); check DATABASE_URL"
+    finally:
+        await engine.dispose()
+    revisions = sorted(row[0] for row in rows)
+    head = head_revision()
+    if revisions != [head]:
+        return f"the database is at migration {revisions or 'none'}, the code needs {head}"
+    return None
 
 
 @lru_cache
