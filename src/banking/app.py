@@ -28,7 +28,7 @@ from banking.core.errors import install_error_handlers
 from banking.core.logging import configure_logging, get_logger
 from banking.core.metrics import render_latest
 from banking.core.middleware import RequestMiddleware
-from banking.core.migrate import head_revision, migration_problem
+from banking.core.migrate import head_revision, migration_problem, refusal
 from banking.core.openapi import install_openapi
 
 log = get_logger("banking.app")
@@ -113,7 +113,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     if problem is not None:
         # `banking serve` checks this first and exits with this one line; other servers
         # get it as the start-up error.
-        raise RuntimeError(f"refusing to start: {problem}; run `banking migrate` first")
+        raise RuntimeError(refusal(problem))
     db = Database(settings)
     await _check_database(db)
     app.state.db = db

@@ -104,11 +104,11 @@ def serve(
     from banking.core.logging import configure_logging
 
     settings = load_settings()
-    from banking.core.migrate import migration_problem
+    from banking.core.migrate import migration_problem, refusal
 
     problem = asyncio.run(migration_problem(settings.database_url))
     if problem is not None:
-        err.print(f"refusing to start: {problem}; run `banking migrate` first.")
+        err.print(refusal(problem))
         raise typer.Exit(2)
     if settings.is_sqlite and workers > 1:
         err.print(

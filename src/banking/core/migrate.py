@@ -10,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+UNREACHABLE = "database unreachable at start-up"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -35,6 +36,13 @@ def upgrade(database_url: str, revision: str = "head") -> None:
     command.upgrade(alembic_config(database_url), revision)
 
 
+def refusal(problem: str) -> str:
+    """The one line a server prints when it will not start."""
+    if problem.startswith(UNREACHABLE):
+        return f"refusing to start: {problem}."
+    return f"refusing to start: {problem}; run `banking migrate` first."
+
+
 async def migration_problem(database_url: str, *, timeout_s: float = 10.0) -> str | None:
     """None when the database is at the code's migration head, else why it is not (one
     line). A missing SQLite file or folder is reported, never created."""
@@ -57,7 +65,7 @@ async def migration_problem(database_url: str, *, timeout_s: float = 10.0) -> st
             except DBAPIError:
                 return "the database has never been migrated"
     except (OSError, TimeoutError, DBAPIError) as exc:
-        return f"the database is unreachable ({type(exc).__name__}); check DATABASE_URL"
+        return f"{UNREACHABLE} ({type(exc).__name__}); check DATABASE_URL"
     finally:
         await engine.dispose()
     revisions = sorted(row[0] for row in rows)
