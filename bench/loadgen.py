@@ -71,6 +71,13 @@ def _request_for(
             {"Authorization": f"Bearer {member['token']}"},
             None,
         )
+    if kind == "login_wrong":
+        # A login flood: real emails, wrong passwords (each one costs an Argon2 check).
+        member = rng.choice(members)
+        body = json.dumps(
+            {"email": member["email"], "password": f"Wrong-{rng.randrange(10**9)}-Guess"}
+        ).encode()
+        return "POST", "/v1/auth/login", {}, body
     if kind in ("transfer", "hot"):
         source = rng.choice(members[1:] if kind == "hot" else members)
         target = members[0] if kind == "hot" else rng.choice(members)

@@ -1,6 +1,8 @@
 """`make bench`: transfers, balance reads and a hot account against a real server, next to
 two baselines measured in the same run (a bare endpoint of the same framework, and pgbench
-tpcb-like), for SQLite (1 worker) and PostgreSQL (1 and 2 workers).
+tpcb-like), for SQLite (1 worker) and PostgreSQL (1 and 2 workers). One phase sends
+transfers while 8 clients flood `POST /v1/auth/login` with wrong passwords, and reports
+transfers/s as a ratio of the transfers/s measured alone in the same run (target >= 0.70).
 
 The server is pinned to CPU 0 and the load generator to CPU 1 where the machine allows.
 Results: bench/results/<timestamp>.json and .md, and bench/results/latest.md.
@@ -10,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import concurrent.futures
 import datetime as dt
 import json
 import os
@@ -152,6 +155,29 @@ class Service:
                 self.process.wait()
 
 
+LOGIN_FLOOD_CLIENTS = 8
+
+
+def login_flood(
+    base_url: str,
+    clients: int,
+    duration_s: float,
+    members: list[dict[str, Any]],
+    alone: dict[str, Any],
+) -> dict[str, Any]:
+    """Transfers while LOGIN_FLOOD_CLIENTS clients send logins with wrong passwords, as a
+    ratio of the transfers/s measured alone in the same run (the target is >= 0.70)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=2) as pool:
+        flood = pool.submit(load, base_url, "login_wrong", LOGIN_FLOOD_CLIENTS, duration_s, members)
+        transfers = pool.submit(load, base_url, "transfer", clients, duration_s, members)
+        logins, moved = flood.result(), transfers.result()
+    return {
+        "transfers": moved,
+        "logins": logins,
+        "ratio": round(moved["ok_per_s"] / alone["ok_per_s"], 3) if alone["ok_per_s"] else None,
+    }
+
+
 def bare_baseline(clients: int, duration_s: float, workdir: Path) -> dict[str, Any]:
     port = _free_port()
     service = Service(
@@ -251,7 +277,12 @@ async def _setup_members(base_url: str, count: int, deposit: int) -> list[dict[s
                 f"/v1/accounts/{body['id']}/deposits", json={"amount": deposit}, headers=headers
             )
             deposited.raise_for_status()
-            return {"token": token, "account_id": body["id"], "number": body["number"]}
+            return {
+                "token": token,
+                "account_id": body["id"],
+                "number": body["number"],
+                "email": email,
+            }
 
         semaphore = asyncio.Semaphore(8)
 
@@ -333,6 +364,9 @@ def bench_config(
         result["server_cpu_transfers_pct"] = round(
             100 * (_cpu_seconds(pids) - cpu_before) / (time.perf_counter() - started), 1
         )
+        result["login_flood"] = login_flood(
+            service.base_url, clients, duration_s, members, result["transfers"]
+        )
         result["balance_reads"] = load(service.base_url, "balance", clients, duration_s, members)
         result["hot_account"] = load(service.base_url, "hot", clients, duration_s, members)
         after = asyncio.run(_total(service.base_url, members))
@@ -368,12 +402,14 @@ def markdown(report: dict[str, Any]) -> str:
         f"{pgbench} tps.",
         "",
         "| config | transfers/s | p50 | p95 | p99 | max (ms) | vs bare | vs pgbench | "
-        "reads/s | vs bare | hot acct/s | statuses | CPU % | RSS MB | conserved | verify |",
+        "reads/s | vs bare | hot acct/s | statuses | CPU % | RSS MB | conserved | verify | "
+        "transfers/s under login flood | ratio | logins/s |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | "
-        "--- | --- |",
+        "--- | --- | --- | --- | --- |",
     ]
     for row in report["configs"]:
         transfers, reads, hot = row["transfers"], row["balance_reads"], row["hot_account"]
+        flood = row["login_flood"]
         vs_pg = (
             f"{transfers['ok_per_s'] / pgbench:.2f}"
             if pgbench and "postgres" in row["config"]
@@ -385,7 +421,9 @@ def markdown(report: dict[str, Any]) -> str:
             f"{transfers['ok_per_s'] / bare:.2f} | {vs_pg} | {reads['ok_per_s']} | "
             f"{reads['ok_per_s'] / bare:.2f} | {hot['ok_per_s']} | "
             f"{transfers['statuses']} | {row['server_cpu_transfers_pct']} | {row['rss_mb']} | "
-            f"{row['conserved']} | {'ok' if row['ledger_verify'] == 'ok' else 'FAILED'} |"
+            f"{row['conserved']} | {'ok' if row['ledger_verify'] == 'ok' else 'FAILED'} | "
+            f"{flood['transfers']['ok_per_s']} | {flood['ratio']} | "
+            f"{flood['logins']['requests'] / flood['logins']['elapsed_s']:.1f} |"
         )
     return "\n".join(lines) + "\n"
 

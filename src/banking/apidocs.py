@@ -18,6 +18,7 @@ from typing import Any
 
 from banking.core.config import AppEnv, Settings
 from banking.core.errors import HTTP_CODES
+from banking.core.schemas import control_class
 
 METHODS = ("get", "post", "put", "patch", "delete")
 # FastAPI documents its own 422 body; ours is problem+json (see "Errors").
@@ -82,6 +83,17 @@ def _type(schema: dict[str, Any]) -> str:
     return kind
 
 
+def _pattern_text(pattern: str) -> str:
+    """The long class of control characters (core/schemas.py) in words."""
+    refused = f"[^{control_class()}]"
+    visible = f"[^{control_class()}\\s]"
+    if pattern == f"^{refused}*{visible}{refused}*$":
+        return "no control characters; not blank"
+    if pattern == f"^{refused}*$":
+        return "no control characters"
+    return f"pattern `{pattern}`"
+
+
 def _constraints(schema: dict[str, Any]) -> str:
     for key in ("anyOf", "oneOf"):
         if key in schema:
@@ -100,7 +112,7 @@ def _constraints(schema: dict[str, Any]) -> str:
         if key in schema:
             parts.append(f"{label} {schema[key]}")
     if "pattern" in schema:
-        parts.append(f"pattern `{schema['pattern']}`")
+        parts.append(_pattern_text(schema["pattern"]))
     if "default" in schema and schema["default"] is not None:
         parts.append(f"default `{json.dumps(schema['default'])}`")
     return "; ".join(parts)

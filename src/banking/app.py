@@ -21,18 +21,21 @@ from starlette.types import Receive, Scope, Send
 
 from banking import __version__
 from banking.audit import sealer as audit_sealer
-from banking.core import idempotency_purge, ratelimit, reads
+from banking.core import idempotency_purge, ratelimit, reads, security
 from banking.core.config import Settings, get_settings
 from banking.core.db import Database, utcnow
 from banking.core.errors import install_error_handlers
 from banking.core.logging import configure_logging, get_logger
 from banking.core.metrics import render_latest
 from banking.core.middleware import RequestMiddleware
-from banking.core.migrate import head_revision
+from banking.core.migrate import head_revision, migration_problem, refusal
 from banking.core.openapi import install_openapi
 
 log = get_logger("banking.app")
 WEB_DIR = Path(__file__).resolve().parent / "web"
+
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
 
 
 class WebFiles(StaticFiles):
@@ -46,12 +49,18 @@ class WebFiles(StaticFiles):
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         path: str = scope["path"]
         if path == "/v1" or path.startswith(("/v1/", "/metrics")):
-            known = any(
-                route.matches(scope)[0] is not Match.NONE
-                for route in self.api.router.routes
-                if not isinstance(route, Mount)
-            )
-            raise StarletteHTTPException(405 if known else 404)
+            routes = [route for route in self.api.router.routes if not isinstance(route, Mount)]
+            if not any(route.matches(scope)[0] is not Match.NONE for route in routes):
+                raise StarletteHTTPException(404)
+            allowed = [
+                method
+                for method in _METHODS
+                if any(
+                    route.matches({**scope, "method": method})[0] is Match.FULL for route in routes
+                )
+            ]
+            # RFC 9110: a 405 names the methods the resource does support.
+            raise StarletteHTTPException(405, headers={"Allow": ", ".join(allowed)})
         await super().__call__(scope, receive, send)
 
 
@@ -65,6 +74,9 @@ def _init_sentry(settings: Settings) -> None:
         environment=settings.app_env.value,
         release=__version__,
         send_default_pii=False,
+        # Frame locals and request bodies can hold passwords, tokens and card data.
+        include_local_variables=False,
+        max_request_body_size="never",
         traces_sample_rate=0.0,
     )
 
@@ -97,6 +109,11 @@ async def _check_database(db: Database) -> None:
 @contextlib.asynccontextmanager
 async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     settings: Settings = app.state.settings
+    problem = await migration_problem(settings.database_url)
+    if problem is not None:
+        # `banking serve` checks this first and exits with this one line; other servers
+        # get it as the start-up error.
+        raise RuntimeError(refusal(problem))
     db = Database(settings)
     await _check_database(db)
     app.state.db = db
@@ -134,6 +151,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     settings.fill_dev_secrets()
     configure_logging(settings.log_level, settings.effective_log_format.value)
     _init_sentry(settings)
+    security.HASHING.configure(
+        workers=settings.password_hash_workers, max_waiting=settings.password_hash_queue
+    )
 
     app = FastAPI(
         title="Banking API",
@@ -174,5 +194,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
             max_age=600,
         )
-    app.add_middleware(RequestMiddleware, max_body_bytes=settings.max_body_bytes)
+    app.add_middleware(
+        RequestMiddleware,
+        max_body_bytes=settings.max_body_bytes,
+        trusted_proxies=settings.trusted_proxies,
+    )
     return app

@@ -76,10 +76,17 @@ def version() -> None:
 
 @app.command()
 def migrate(revision: Annotated[str, typer.Argument(help="Target revision.")] = "head") -> None:
-    """Apply database migrations (an explicit step in production)."""
-    from banking.core.migrate import upgrade
+    """Apply database migrations (an explicit step in production).
+
+    For SQLite, the database file (and its folder) is created here, never by the server.
+    """
+    from banking.core.migrate import sqlite_path, upgrade
 
     settings = load_settings()
+    path = sqlite_path(settings.database_url)
+    if path is not None and not path.parent.is_dir():
+        path.parent.mkdir(parents=True)
+        console.print(f"created the folder {path.parent}")
     upgrade(settings.database_url, revision, audit_key=settings.audit_key)
     console.print(f"database migrated to {revision}")
 
@@ -100,6 +107,12 @@ def serve(
     from banking.core.logging import configure_logging
 
     settings = load_settings()
+    from banking.core.migrate import migration_problem, refusal
+
+    problem = asyncio.run(migration_problem(settings.database_url))
+    if problem is not None:
+        err.print(refusal(problem))
+        raise typer.Exit(2)
     if settings.is_sqlite and workers > 1:
         err.print(
             "[bold red]SQLite runs in one process[/]: its writer lock is in-process. "
@@ -153,8 +166,8 @@ def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int, relo
         reload=reload,
         server_header=False,
         date_header=True,
-        proxy_headers=True,
-        forwarded_allow_ips=settings.trusted_proxies,
+        # The application reads X-Forwarded-For itself (core/clientaddr.py).
+        proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
         log_config=None,
         access_log=False,

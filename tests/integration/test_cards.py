@@ -505,6 +505,27 @@ class TestExpiry:
         events = [event.event_type for event in await _audit_events(app)]
         assert events.count("card.hold_expired") == 1
 
+    async def test_a_stranger_reading_the_account_changes_nothing_before_the_404(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        stranger = await make_member(client)
+        account, card = await funded_card(client, member)
+        start = utcnow()
+        _set_clock(app, start)
+        await approved(client, card, 30_00)
+        _set_clock(app, start + dt.timedelta(days=8))
+        probe = await client.get(f"/v1/accounts/{account['id']}", headers=stranger.headers)
+        assert probe.status_code == 404
+        events = [event.event_type for event in await _audit_events(app)]
+        assert "card.hold_expired" not in events
+        # The owner's read releases it, and shows the account as released.
+        own = await client.get(f"/v1/accounts/{account['id']}", headers=member.headers)
+        assert own.status_code == 200
+        assert own.json()["available_balance"] == 100_00
+        events = [event.event_type for event in await _audit_events(app)]
+        assert events.count("card.hold_expired") == 1
+
     async def test_a_capture_after_the_hold_lapsed_releases_it_and_is_refused(
         self, client: httpx.AsyncClient, app: FastAPI
     ) -> None:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import re
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -123,6 +125,22 @@ class TestProblemDetails:
         assert response.status_code == 413
         assert response.json()["code"] == "payload_too_large"
 
+    @pytest.mark.parametrize("path", ["/v1/auth/login", "/v1/auth/signup"])
+    async def test_oversized_chunked_body_without_a_length_is_413(
+        self, client: httpx.AsyncClient, path: str
+    ) -> None:
+        async def chunks() -> AsyncIterator[bytes]:
+            yield b'{"email": "'
+            for _ in range(40):
+                yield b"a" * 64 * 1024
+            yield b'"}'
+
+        response = await client.post(
+            path, content=chunks(), headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 413, response.text
+        assert response.json()["code"] == "payload_too_large"
+
     async def test_unexpected_error_is_a_500_without_internals(
         self, client: httpx.AsyncClient
     ) -> None:
@@ -229,6 +247,38 @@ class TestApiPathsNeverFallThroughToTheWebUi:
         response = await client.put("/v1/auth/login", json={})
         assert response.status_code == 405
         assert response.json()["code"] == "method_not_allowed"
+
+    async def test_every_405_names_the_allowed_methods(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        methods_of = {
+            path: {method.upper() for method in operations}
+            for path, operations in app.openapi()["paths"].items()
+        }
+        methods_of["/metrics"] = {"GET"}
+        api_paths = [path for path in methods_of if path.startswith(("/v1/", "/metrics"))]
+        assert len(api_paths) >= 40
+        for template in api_paths:
+            path = re.sub(r"\{[^}]+\}", "x", template)
+            wrong = next(
+                method
+                for method in ("PUT", "PATCH", "DELETE", "POST")
+                if method not in methods_of[template]
+            )
+            response = await client.request(wrong, path)
+            assert response.status_code == 405, (wrong, template, response.text)
+            assert response.json()["code"] == "method_not_allowed"
+            allowed = {method.strip() for method in response.headers["allow"].split(",")}
+            # Every route whose template matches the path counts (`/v1/accounts/lookup`
+            # is also an `/v1/accounts/{account_id}`); GET routes also answer HEAD.
+            expected = set().union(
+                *(
+                    methods
+                    for other, methods in methods_of.items()
+                    if re.fullmatch(re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(other)), path)
+                )
+            )
+            assert allowed - {"HEAD"} == expected, template
 
     async def test_the_web_ui_is_served_at_the_root(self, client: httpx.AsyncClient) -> None:
         response = await client.get("/")

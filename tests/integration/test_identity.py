@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+import asyncio
 import base64
 import datetime as dt
 import json
+import time
 import uuid
 
 import httpx
@@ -207,6 +209,55 @@ class TestLockout:
             await login(client, member.email, "Not-The-Password-123")
         assert (await login(client, member.email)).status_code == 200
         assert await _events(app, "auth.lockout") == []
+
+
+class TestPasswordHashingOffTheLoop:
+    async def test_logins_being_checked_leave_the_event_loop_free(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        member = await make_member(client)
+        started = time.perf_counter()
+        security.verify_password(security.hash_password(PASSWORD), "Not-The-Password-123")
+        one_check_s = time.perf_counter() - started
+        gaps: list[float] = []
+        done = asyncio.Event()
+
+        async def ticker() -> None:
+            last = time.perf_counter()
+            while not done.is_set():
+                await asyncio.sleep(0.002)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        async def logins() -> None:
+            await asyncio.gather(
+                *(login(client, member.email, f"Not-The-Password-{index}") for index in range(3))
+            )
+            done.set()
+
+        await asyncio.gather(ticker(), logins())
+        # Checked on the event loop, each password would stall it for one whole check.
+        assert max(gaps) < one_check_s / 2, (max(gaps), one_check_s)
+
+    @pytest.mark.parametrize(
+        "settings_overrides",
+        [{"password_hash_workers": 1, "password_hash_queue": 0}],
+        indirect=True,
+    )
+    async def test_a_flood_beyond_the_hashing_queue_is_refused_with_503(
+        self, client: httpx.AsyncClient
+    ) -> None:
+        member = await make_member(client)
+        answers = await asyncio.gather(
+            *(login(client, member.email, f"Not-The-Password-{index}") for index in range(4))
+        )
+        codes = sorted(answer.json()["code"] for answer in answers)
+        assert "hashing_busy" in codes, codes
+        busy = next(answer for answer in answers if answer.json()["code"] == "hashing_busy")
+        assert busy.status_code == 503
+        assert busy.headers["retry-after"] == "1"
+        assert security.HASHING.pending == 0
 
 
 class TestAccessTokens:

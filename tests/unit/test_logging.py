@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import re
 import uuid
 
 import pytest
@@ -66,6 +68,48 @@ def test_exception_logs_carry_the_traceback_but_no_frame_locals(
     assert line["level"] == "error"
     assert line["exception"][0]["exc_type"] == "ValueError"
     assert "Correct-Horse-Battery-9" not in json.dumps(line)
+
+
+@pytest.mark.parametrize("fmt", ["json", "console"])
+@pytest.mark.parametrize("through", ["structlog", "stdlib"])
+def test_no_log_format_prints_frame_locals(
+    capsys: pytest.CaptureFixture[str], fmt: str, through: str
+) -> None:
+    configure_logging("INFO", fmt)
+
+    def handle(body: dict[str, str]) -> None:
+        password = body["password"]
+        raise ValueError(f"bad input of {len(password)} characters")
+
+    try:
+        handle({"email": "ada@example.com", "password": "Correct-Horse-Battery-9"})
+    except ValueError:
+        if through == "structlog":
+            get_logger("banking.test").exception("failed")
+        else:
+            logging.getLogger("uvicorn.error").exception("failed")
+    output = re.sub(r"\x1b\[[0-9;]*m", "", capsys.readouterr().err)
+    assert "ValueError" in output
+    assert "bad input of 23 characters" in output
+    assert "Correct-Horse-Battery-9" not in output
+
+
+def test_sentry_is_started_without_frame_locals_or_request_bodies(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sentry_sdk
+
+    from banking import app as application
+    from banking.core.config import Settings
+
+    seen: dict[str, object] = {}
+    monkeypatch.setattr(sentry_sdk, "init", lambda **options: seen.update(options))
+    application._init_sentry(
+        Settings(_env_file=None, sentry_dsn="https://key@sentry.example.com/1")  # type: ignore[call-arg]
+    )
+    assert seen["include_local_variables"] is False
+    assert seen["max_request_body_size"] == "never"
+    assert seen["send_default_pii"] is False
 
 
 def test_events_below_the_level_are_dropped_and_the_level_can_change(

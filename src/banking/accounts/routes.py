@@ -158,8 +158,10 @@ async def get_account(
     account_id: uuid.UUID, user: CurrentUser, session: DbSession, settings: AppSettings, now: Now
 ) -> AccountOut:
     """One of your accounts."""
-    await cards.release_due_holds_on_account(session, account_id=account_id, now=now)
+    # Ownership first: a stranger's request must not even release a lapsed hold.
     account = await accounts.get_owned(session, principal=user, account_id=account_id)
+    if await cards.release_due_holds_on_account(session, account_id=account_id, now=now):
+        account = await accounts.get_owned(session, principal=user, account_id=account_id)
     return account_out(account, default_daily_limit_minor=settings.daily_outgoing_limit_minor)
 
 

@@ -28,6 +28,7 @@ Currency = Annotated[
     str,
     StringConstraints(strict=True, min_length=3, max_length=3, pattern=r"^[A-Z]{3}$"),
     AfterValidator(_supported_currency),
+    Field(json_schema_extra={"enum": list(SUPPORTED_CURRENCIES)}),
 ]
 
 
@@ -37,8 +38,15 @@ def _valid_number(value: str) -> str:
     return value
 
 
+# JSON Schema cannot state the check digit; the pattern states everything else.
 AccountNumber = Annotated[
-    str, StringConstraints(strict=True, max_length=12), AfterValidator(_valid_number)
+    str,
+    StringConstraints(strict=True, max_length=12),
+    AfterValidator(_valid_number),
+    Field(
+        json_schema_extra={"pattern": "^[0-9]{12}$", "minLength": 12},
+        description="12 digits, the last a check digit.",
+    ),
 ]
 
 

@@ -6,7 +6,6 @@ through `banking.accounts`); every staff read of customer money data is audited.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -18,6 +17,7 @@ from banking.accounts import service as accounts
 from banking.accounts.models import Account
 from banking.audit import service as audit
 from banking.core.deps import ClientInfo
+from banking.core.pagination import CURSOR_ERRORS, cursor_time, cursor_uuid
 from banking.identity.service import Principal
 from banking.ledger import cursor as cursors
 from banking.ledger import history
@@ -65,9 +65,9 @@ async def list_accounts(
     if filters.cursor:
         position = cursors.decode(filters.cursor, kind="accounts")
         try:
-            created_at = dt.datetime.fromisoformat(position["t"])
-            account_id = uuid.UUID(position["i"])
-        except (KeyError, TypeError, ValueError) as exc:
+            created_at = cursor_time(position["t"])
+            account_id = cursor_uuid(position["i"])
+        except CURSOR_ERRORS as exc:
             raise cursors.InvalidCursor() from exc
         query = query.where(
             or_(

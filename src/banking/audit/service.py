@@ -28,7 +28,7 @@ from banking.audit.models import AuditEvent
 from banking.core.config import Settings
 from banking.core.db import database_of, utcnow, write_transaction
 from banking.core.deps import ClientInfo
-from banking.core.pagination import PageRequest, keyset_after
+from banking.core.pagination import PageRequest, cursor_int, keyset_after
 from banking.core.prepared import Prepared
 from banking.core.security import derive_key, keyed_digest
 
@@ -448,7 +448,7 @@ async def list_events(
     client: ClientInfo | None = None,
 ) -> tuple[list[AuditEvent], str | None]:
     """Rows newest first, filtered; the read itself is recorded when `reader_id` is given."""
-    after = page.after(int)
+    after = page.after(cursor_int)
     statement = select(AuditEvent)
     if user_id is not None:
         statement = statement.where(

@@ -16,7 +16,9 @@ CardholderName = Annotated[
         strip_whitespace=True,
         min_length=2,
         max_length=26,
-        pattern=r"^[A-Za-z][A-Za-z .'-]*$",
+        # Ends in a non-space: the same names after stripping, and a schema that does
+        # not offer "A " (one letter once stripped).
+        pattern=r"^[A-Za-z]([A-Za-z .'-]*[A-Za-z.'-])?$",
     ),
     NoControl,
 ]

@@ -59,7 +59,7 @@ from banking.core.deps import ClientInfo
 from banking.core.errors import Conflict, DomainError, InvalidRequest, NotFound, problem
 from banking.core.idempotency import Claim, StoredResponse
 from banking.core.logging import current_request_id, get_logger
-from banking.core.pagination import PageRequest, keyset_after
+from banking.core.pagination import PageRequest, cursor_time, cursor_uuid, keyset_after
 from banking.holders.models import AccountHolder
 from banking.identity.service import Principal
 from banking.ledger import holds
@@ -264,7 +264,7 @@ async def list_cards(
 ) -> tuple[list[CardView], str | None]:
     owned = select(Card.id).where(Card.owner_id == principal.user_id)
     await release_due_holds(session, now=now, where=CardAuthorization.card_id.in_(owned))
-    after = page.after(dt.datetime.fromisoformat, uuid.UUID)
+    after = page.after(cursor_time, cursor_uuid)
     statement = _card_query().where(Card.owner_id == principal.user_id)
     if account_id is not None:
         statement = statement.where(Card.account_id == account_id)
@@ -558,7 +558,7 @@ async def card_authorizations(
     now: dt.datetime,
 ) -> tuple[list[AuthorizationOut], str | None]:
     await get_card(session, principal=principal, card_id=card_id, now=now)
-    after = page.after(dt.datetime.fromisoformat, uuid.UUID)
+    after = page.after(cursor_time, cursor_uuid)
     statement = _authorization_query().where(
         AUTHORIZATION.c.card_id == card_id,
         keyset_after((AUTHORIZATION.c.created_at, AUTHORIZATION.c.id), after, descending=True),

@@ -95,6 +95,9 @@ class Settings(BaseSettings):
     refresh_token_ttl_s: int = Field(default=14 * 24 * 3600, ge=60)
     lockout_threshold: int = Field(default=5, ge=1)
     lockout_duration_s: int = Field(default=15 * 60, ge=1)
+    # Argon2 runs in a thread pool of this many threads; this many more hashes may wait.
+    password_hash_workers: int = Field(default=1, ge=1, le=16)
+    password_hash_queue: int = Field(default=32, ge=0, le=10_000)
 
     # Cards (see cards/): retired encryption keys, kept until `banking cards rotate-key`.
     card_encryption_previous_keys: Annotated[list[str], NoDecode] = Field(default_factory=list)
@@ -163,6 +166,14 @@ class Settings(BaseSettings):
             raise ValueError(f"not a rate limit like '10/minute': {value!r}") from exc
         return value
 
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _proxy_networks(cls, value: str) -> str:
+        from banking.core.clientaddr import parse_proxies
+
+        parse_proxies(value)
+        return value
+
     @field_validator("bank_timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -214,6 +225,11 @@ class Settings(BaseSettings):
                 problems.append(f"{name.upper()} is missing or a known default")
             elif len(value.encode()) < MIN_SECRET_BYTES:
                 problems.append(f"{name.upper()} is shorter than {MIN_SECRET_BYTES} bytes")
+        if "*" in (entry.strip() for entry in self.trusted_proxies.split(",")):
+            problems.append(
+                "TRUSTED_PROXIES is '*' (any client could pick its own address); "
+                "list the proxies' addresses or CIDR networks"
+            )
         if problems:
             raise ConfigError(
                 "refusing to start in production: " + "; ".join(problems) + ". "

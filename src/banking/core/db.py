@@ -25,7 +25,6 @@ import socket
 import threading
 import uuid
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
@@ -177,11 +176,19 @@ class Database:
             await self._probe_engine.dispose()
 
 
+def connections_per_process(settings: Settings) -> int:
+    """PostgreSQL connections one API process may hold at once: the main pool
+    (`DB_POOL_SIZE`) plus the read pool (core/reads.py: `DB_POOL_SIZE`, at least 2, at
+    most 8). The README's sizing uses this; `tests/integration/test_pool_sizing.py`
+    checks a loaded process stays within it."""
+    from banking.core.reads import READ_POOL_MAX
+
+    return settings.db_pool_size + max(2, min(settings.db_pool_size, READ_POOL_MAX))
+
+
 def make_engine(settings: Settings) -> AsyncEngine:
     url = make_url(settings.database_url)
     if url.get_backend_name() == "sqlite":
-        if url.database and url.database != ":memory:":
-            Path(url.database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(
             url,
             connect_args={"timeout": settings.db_busy_timeout_ms / 1000},

@@ -1,5 +1,8 @@
 """Structured logs: JSON lines in production, readable lines in development.
 
+No format prints stack-frame locals (a local can hold a password or a request body) and
+no code logs request bodies; `tests/unit/test_logging.py` checks both renderers.
+
 Every event passes through `redact`, which masks values of keys that look like secrets
 (password, token, secret, pan, card_number, cvv, authorization ...) at any depth, and any
 run of 13-19 digits in a string value (a card number in free text).
@@ -212,7 +215,11 @@ def configure_logging(level: str = "INFO", fmt: str = "json") -> None:
             )
         ]
     else:
-        renderer = structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+        # Its default traceback formatter (rich, when installed) prints every frame's locals.
+        renderer = structlog.dev.ConsoleRenderer(
+            colors=sys.stderr.isatty(),
+            exception_formatter=structlog.dev.RichTracebackFormatter(show_locals=False),
+        )
         tail = []
     numeric_level = logging.getLevelNamesMapping().get(level.upper(), logging.INFO)
     _OUTPUT.level, _OUTPUT.tail, _OUTPUT.renderer = numeric_level, tuple(tail), renderer

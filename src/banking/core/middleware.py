@@ -16,6 +16,7 @@ from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from banking.core.clientaddr import TrustedProxies, parse_address
 from banking.core.errors import problem_for_status
 from banking.core.logging import get_logger, reset_request_id, set_request_id
 from banking.core.metrics import HTTP_LATENCY, HTTP_REQUESTS
@@ -90,15 +91,38 @@ def _csp_for(path: str) -> str:
 
 
 class RequestMiddleware:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, *, max_body_bytes: int, trusted_proxies: str = "127.0.0.1"
+    ) -> None:
         self.app = app
         self.max_body_bytes = max_body_bytes
+        self.proxies = TrustedProxies(trusted_proxies)
+
+    def _resolve_client(self, scope: Scope) -> None:
+        """Put the client's address (see core/clientaddr.py) and, behind a trusted proxy,
+        the forwarded scheme into the scope, for every layer below."""
+        client = scope.get("client")
+        peer = client[0] if client else None
+        forwarded: list[str] = []
+        proto = None
+        for key, value in scope["headers"]:
+            if key == b"x-forwarded-for":
+                forwarded.append(value.decode("latin-1"))
+            elif key == b"x-forwarded-proto":
+                proto = value.decode("latin-1").strip().lower()
+        address = self.proxies.client_address(peer, ",".join(forwarded) or None)
+        scope["client"] = (address, client[1] if client else 0) if address else None
+        if proto in ("http", "https") and peer is not None:
+            peer_address = parse_address(peer)
+            if peer_address is not None and self.proxies.trusts(peer_address):
+                scope["scheme"] = proto
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
 
+        self._resolve_client(scope)
         # Only the few headers this middleware reads are decoded.
         headers = {
             key.decode("latin-1"): value.decode("latin-1")
@@ -132,8 +156,15 @@ class RequestMiddleware:
                 (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
             )
 
+        # Set when the body went past the limit while the application was reading it: the
+        # application's own answer (FastAPI turns a failed body read into a 400) is
+        # dropped and replaced by the 413, whichever way the body arrived.
+        too_large = False
+
         async def send_wrapper(message: Message) -> None:
             nonlocal status, response_started
+            if too_large:
+                return
             if message["type"] == "http.response.start":
                 response_started = True
                 status = message["status"]
@@ -147,11 +178,12 @@ class RequestMiddleware:
         received = 0
 
         async def receive_wrapper() -> Message:
-            nonlocal received
+            nonlocal received, too_large
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_body_bytes:
+                if received > self.max_body_bytes and not response_started:
+                    too_large = True
                     raise BodyTooLarge
             return message
 
@@ -161,7 +193,11 @@ class RequestMiddleware:
                 await early(scope, receive, send_wrapper)
             else:
                 await self.app(scope, receive_wrapper, send_wrapper)
+            if too_large:
+                too_large = False
+                await problem_for_status(413)(scope, receive, send_wrapper)
         except BodyTooLarge:
+            too_large = False
             if not response_started:
                 await problem_for_status(413)(scope, receive, send_wrapper)
         except Exception as exc:

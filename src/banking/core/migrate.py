@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from functools import lru_cache
 from pathlib import Path
 
@@ -9,6 +10,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
 
+UNREACHABLE = "database unreachable at start-up"
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
 
 
@@ -20,12 +22,61 @@ def alembic_config(database_url: str) -> Config:
     return config
 
 
+def sqlite_path(database_url: str) -> Path | None:
+    """The file of a SQLite URL (None for PostgreSQL or an in-memory database)."""
+    from sqlalchemy.engine import make_url
+
+    url = make_url(database_url)
+    if url.get_backend_name() != "sqlite" or not url.database or url.database == ":memory:":
+        return None
+    return Path(url.database)
+
+
 def upgrade(database_url: str, revision: str = "head", *, audit_key: str | None = None) -> None:
     """Migrate to `revision`. `audit_key` is needed only by revision 0005, and only when
     the audit log holds rows sealed before it (they are re-sealed under the key)."""
     config = alembic_config(database_url)
     config.attributes["audit_key"] = audit_key
     command.upgrade(config, revision)
+
+
+def refusal(problem: str) -> str:
+    """The one line a server prints when it will not start."""
+    if problem.startswith(UNREACHABLE):
+        return f"refusing to start: {problem}."
+    return f"refusing to start: {problem}; run `banking migrate` first."
+
+
+async def migration_problem(database_url: str, *, timeout_s: float = 10.0) -> str | None:
+    """None when the database is at the code's migration head, else why it is not (one
+    line). A missing SQLite file or folder is reported, never created."""
+    from sqlalchemy import text
+    from sqlalchemy.exc import DBAPIError
+    from sqlalchemy.ext.asyncio import create_async_engine
+
+    path = sqlite_path(database_url)
+    if path is not None and not path.is_file():
+        return f"the database file {path} does not exist"
+    # SQLite: open read-write only, so that the check never creates the file.
+    url = f"sqlite+aiosqlite:///file:{path}?mode=rw&uri=true" if path is not None else database_url
+    engine = create_async_engine(url)
+    try:
+        async with asyncio.timeout(timeout_s), engine.connect() as connection:
+            try:
+                rows = (
+                    await connection.execute(text("SELECT version_num FROM alembic_version"))
+                ).all()
+            except DBAPIError:
+                return "the database has never been migrated"
+    except (OSError, TimeoutError, DBAPIError) as exc:
+        return f"{UNREACHABLE} ({type(exc).__name__}); check DATABASE_URL"
+    finally:
+        await engine.dispose()
+    revisions = sorted(row[0] for row in rows)
+    head = head_revision()
+    if revisions != [head]:
+        return f"the database is at migration {revisions or 'none'}, the code needs {head}"
+    return None
 
 
 @lru_cache

@@ -64,6 +64,25 @@ def _problem_response(status: int) -> dict[str, Any]:
     }
 
 
+_BOUNDS = ("minimum", "maximum", "exclusiveMinimum", "exclusiveMaximum")
+
+
+def _integer_bounds(node: Any) -> None:
+    """Bounds of integer fields as JSON integers (`1`, not `1.0`): with a float bound a
+    schema-driven generator offers `1.0`, which the strict integers refuse on purpose."""
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            for key in _BOUNDS:
+                value = node.get(key)
+                if isinstance(value, float) and value.is_integer():
+                    node[key] = int(value)
+        for child in node.values():
+            _integer_bounds(child)
+    elif isinstance(node, list):
+        for child in node:
+            _integer_bounds(child)
+
+
 def build_openapi(app: FastAPI) -> dict[str, Any]:
     if app.openapi_schema:
         return app.openapi_schema
@@ -82,6 +101,7 @@ def build_openapi(app: FastAPI) -> dict[str, Any]:
             responses.pop("422", None)
             for status in sorted(_statuses(path, method, operation)):
                 responses.setdefault(str(status), _problem_response(status))
+    _integer_bounds(schema)
     app.openapi_schema = schema
     return schema
 

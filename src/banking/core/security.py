@@ -1,13 +1,28 @@
-"""Password hashing (Argon2id), access tokens (JWT, HS256 pinned) and opaque tokens."""
+"""Password hashing (Argon2id), access tokens (JWT, HS256 pinned) and opaque tokens.
+
+Argon2 costs about 100 ms of CPU per hash. The async code hashes and verifies through
+`hash_password_async` / `verify_password_async`, which run the work in a small thread pool
+of its own (`PASSWORD_HASH_WORKERS` threads, at a lower scheduling priority than the
+event loop), never on the event loop: a flood of logins then waits in that pool's queue
+while transfers keep their CPU. At most `PASSWORD_HASH_QUEUE` hashes may wait; beyond
+that a request is refused at once with 503 `hashing_busy` (and `Retry-After`).
+`tests/unit/test_security.py` and `tests/integration/test_identity.py` check both limits;
+`make bench` measures transfers/s under a login flood.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import datetime as dt
 import hashlib
 import hmac
+import os
 import secrets
+import threading
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -44,6 +59,80 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 
 def password_needs_rehash(password_hash: str) -> bool:
     return PASSWORDS.check_needs_rehash(password_hash)
+
+
+class HashingBusy(Exception):
+    """More password hashes are waiting than `PASSWORD_HASH_QUEUE` allows."""
+
+
+# How much lower than the event loop the hashing threads run (Linux `nice`, 0-19).
+HASHING_NICENESS = 10
+
+
+def _lower_priority() -> None:
+    # On Linux a thread has its own nice value: the event loop keeps the CPU first.
+    with contextlib.suppress(OSError, AttributeError):
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHING_NICENESS)
+
+
+class PasswordHashing:
+    """Argon2 off the event loop: `workers` threads hash at once, `max_waiting` may queue.
+
+    The cap counts every hash that was handed over and has not finished (running or
+    waiting), across event loops, under a thread lock.
+    """
+
+    def __init__(self, *, workers: int = 1, max_waiting: int = 32) -> None:
+        self.workers = workers
+        self.max_waiting = max_waiting
+        self._lock = threading.Lock()
+        self._pending = 0
+        self._executor: ThreadPoolExecutor | None = None
+
+    def configure(self, *, workers: int, max_waiting: int) -> None:
+        with self._lock:
+            if workers != self.workers and self._executor is not None:
+                self._executor.shutdown(wait=False)
+                self._executor = None
+            self.workers, self.max_waiting = workers, max_waiting
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def _pool(self) -> ThreadPoolExecutor:
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(
+                max_workers=self.workers,
+                thread_name_prefix="argon2",
+                initializer=_lower_priority,
+            )
+        return self._executor
+
+    async def run(self, function: Any, *args: Any) -> Any:
+        with self._lock:
+            if self._pending >= self.workers + self.max_waiting:
+                raise HashingBusy()
+            self._pending += 1
+            pool = self._pool()
+        try:
+            return await asyncio.get_running_loop().run_in_executor(pool, function, *args)
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+
+HASHING = PasswordHashing()
+
+
+async def hash_password_async(password: str) -> str:
+    result: str = await HASHING.run(hash_password, password)
+    return result
+
+
+async def verify_password_async(password_hash: str | None, password: str) -> bool:
+    result: bool = await HASHING.run(verify_password, password_hash, password)
+    return result
 
 
 def new_opaque_token() -> str:

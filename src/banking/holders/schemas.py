@@ -5,12 +5,20 @@ import uuid
 from typing import Annotated, Any
 
 from pydantic import AfterValidator, StringConstraints, model_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from banking.core.schemas import Name, NoControl, OutSchema, Page, Schema
 from banking.holders.models import AccountHolder
 
 Phone = Annotated[
-    str, StringConstraints(strict=True, strip_whitespace=True, pattern=r"^\+?[0-9 ()-]{6,20}$")
+    str,
+    StringConstraints(
+        strict=True,
+        strip_whitespace=True,
+        # 6-20 characters after an optional "+", none of them space at either end: the
+        # same phones once stripped, and a schema that does not offer " 00000".
+        pattern=r"^(\+[0-9 ()-]{5,19}|[0-9()-][0-9 ()-]{4,18})[0-9()-]$",
+    ),
 ]
 AddressLine = Annotated[
     str,
@@ -61,8 +69,9 @@ class HolderPatchIn(Schema):
     """Only the fields sent are changed. `phone: null` or `address: null` clears them;
     names cannot be cleared. Email and date of birth cannot be changed here."""
 
-    first_name: Name | None = None
-    last_name: Name | None = None
+    # Optional but never null (`_names_not_null`): the schema shows no null.
+    first_name: Name | SkipJsonSchema[None] = None
+    last_name: Name | SkipJsonSchema[None] = None
     phone: Phone | None = None
     address: AddressIn | None = None
 

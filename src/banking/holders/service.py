@@ -7,7 +7,6 @@ profile leaves an audit row naming the reader.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from dataclasses import dataclass
 
@@ -18,7 +17,7 @@ from banking.audit import service as audit
 from banking.core.db import utcnow, write_transaction
 from banking.core.deps import ClientInfo
 from banking.core.errors import NotFound
-from banking.core.pagination import PageRequest, keyset_after
+from banking.core.pagination import PageRequest, cursor_time, cursor_uuid, keyset_after
 from banking.holders.models import AccountHolder
 from banking.holders.schemas import HolderPatchIn
 from banking.identity.models import User
@@ -103,7 +102,7 @@ async def list_holders(
     client: ClientInfo,
 ) -> tuple[list[HolderView], str | None]:
     """Profiles across the bank, newest first (staff only; the read is audited)."""
-    after = page.after(dt.datetime.fromisoformat, uuid.UUID)
+    after = page.after(cursor_time, cursor_uuid)
     statement = select(AccountHolder, User.email).join(User, User.id == AccountHolder.user_id)
     if email:
         statement = statement.where(User.email == email.strip().lower())

@@ -12,7 +12,14 @@ from banking.holders.schemas import HolderOut, Phone
 # Length is checked by the policy (with a clear reason), not here, so that a short or long
 # password is reported as a policy failure; the bound here only stops absurd bodies.
 Password = Annotated[str, StringConstraints(strict=True, max_length=1024), NoControl]
-Email = Annotated[EmailStr, StringConstraints(max_length=254)]
+Email = Annotated[
+    EmailStr,
+    StringConstraints(max_length=254),
+    Field(
+        description="An email address whose domain can receive mail: special-use domains "
+        "(RFC 6761: .test, .invalid, .localhost, .local, .onion, .arpa) are refused."
+    ),
+]
 
 
 def _lower(value: str) -> str:

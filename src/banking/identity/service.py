@@ -4,7 +4,9 @@ Guarantees: passwords are stored only as Argon2id hashes and refresh tokens only
 SHA-256 digests; a refresh token works once (its reuse revokes the whole session); an
 access token stops working as soon as its session is revoked; after `lockout_threshold`
 consecutive failures a user cannot log in for `lockout_duration_s`, and the response never
-reveals whether the email exists.
+reveals whether the email exists. Each login reserves its attempt on the user's row before
+the password is checked, so no more than `lockout_threshold` passwords are checked per
+lockout window however many logins arrive at once (`tests/reliability/test_login_lockout.py`).
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import uuid
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, and_, bindparam, case, literal, null, or_, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -22,9 +24,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from banking.audit import service as audit
 from banking.core import security
 from banking.core.config import Settings
-from banking.core.db import utcnow, write_transaction
+from banking.core.db import UTCDateTime, utcnow, write_transaction
 from banking.core.deps import ClientInfo
-from banking.core.errors import Conflict, Forbidden, InvalidRequest, NotFound, Unauthorized
+from banking.core.errors import (
+    Conflict,
+    Forbidden,
+    InvalidRequest,
+    NotFound,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from banking.core.metrics import AUTH_EVENTS
 from banking.core.prepared import Prepared
 from banking.holders.models import AccountHolder
@@ -96,7 +105,7 @@ async def signup(session: AsyncSession, *, request: SignupIn, client: ClientInfo
     problem = password_problem(request.password, request.email)
     if problem:
         raise WeakPassword(f"The password {problem}.")
-    password_hash = security.hash_password(request.password)
+    password_hash = await _hash(request.password)
     user = User(email=request.email, password_hash=password_hash, role=Role.member.value)
     try:
         async with write_transaction(session):
@@ -177,6 +186,84 @@ async def _issue_tokens(
     )
 
 
+class HashingBusy(ServiceUnavailable):
+    code = "hashing_busy"
+    title = "Too many password checks are waiting; retry in a moment."
+
+
+async def _hash(password: str) -> str:
+    try:
+        return await security.hash_password_async(password)
+    except security.HashingBusy as exc:
+        raise HashingBusy(headers={"Retry-After": "1"}) from exc
+
+
+async def _verify(password_hash: str | None, password: str) -> bool:
+    try:
+        return await security.verify_password_async(password_hash, password)
+    except security.HashingBusy as exc:
+        raise HashingBusy(headers={"Retry-After": "1"}) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class _Attempt:
+    """A login attempt reserved on the user's row before the password is checked."""
+
+    user_id: uuid.UUID
+    password_hash: str
+    role: str
+    number: int
+    """The attempt's place in the failure count (1 for the first since the last reset)."""
+    locked_until: dt.datetime | None
+    """Set when this very attempt used the last free place and so locked the user."""
+
+
+async def _reserve_attempt(
+    session: AsyncSession, *, email: str, settings: Settings, now: dt.datetime
+) -> _Attempt | None:
+    """Count the attempt as a failure before the password is checked, in one conditional
+    UPDATE ... RETURNING: None when the email is unknown or the user is locked.
+
+    The count and the lock change in the same statement, so however many logins arrive
+    at once, at most `lockout_threshold` of them get a place per lockout window: the one
+    that takes the last place locks the user. A lock that has lapsed starts a new count.
+    A success gives its place back (`_finish_success`).
+    """
+    lapsed = User.locked_until.is_not(None)
+    number = case((lapsed, 1), else_=User.failed_login_count + 1)
+    until = now + dt.timedelta(seconds=settings.lockout_duration_s)
+    row = (
+        await session.execute(
+            update(User)
+            .where(
+                User.email == email,
+                or_(
+                    and_(
+                        User.locked_until.is_(None),
+                        User.failed_login_count < settings.lockout_threshold,
+                    ),
+                    User.locked_until <= now,
+                ),
+            )
+            .values(
+                failed_login_count=number,
+                locked_until=case(
+                    (number >= settings.lockout_threshold, literal(until, UTCDateTime())),
+                    else_=null(),
+                ),
+            )
+            .returning(
+                User.id, User.password_hash, User.role, User.failed_login_count, User.locked_until
+            )
+        )
+    ).first()
+    if row is None:
+        return None
+    return _Attempt(
+        user_id=row[0], password_hash=row[1], role=row[2], number=row[3], locked_until=row[4]
+    )
+
+
 async def login(
     session: AsyncSession,
     *,
@@ -186,47 +273,100 @@ async def login(
     client: ClientInfo,
     now: dt.datetime | None = None,
 ) -> TokenOut:
+    """Check the password of a user whose attempt was reserved first (`_reserve_attempt`):
+    at most `lockout_threshold` passwords are ever checked per lockout window, and a
+    locked user is refused whatever the password. `tests/reliability/test_login_lockout.py`
+    fires concurrent logins at a real server to show it."""
     now = now or utcnow()
     email = email.strip().lower()
-    user = (await session.execute(select(User).where(User.email == email))).scalar_one_or_none()
-    locked = user is not None and user.locked_until is not None and user.locked_until > now
-    # Always verify (against a dummy hash for unknown emails) so timing reveals nothing.
-    password_ok = security.verify_password(user.password_hash if user else None, password)
-    if user is None or locked or not password_ok:
+    async with write_transaction(session):
+        attempt = await _reserve_attempt(session, email=email, settings=settings, now=now)
+    if attempt is None:
+        # Unknown or locked: verify against the dummy hash so timing reveals nothing.
+        await _verify(None, password)
         await _record_failed_login(
-            session,
-            user=user,
-            email=email,
-            locked=locked,
-            settings=settings,
-            client=client,
-            now=now,
+            session, attempt=None, email=email, settings=settings, client=client, now=now
         )
         raise InvalidCredentials()
-    async with write_transaction(session):
-        values: dict[str, object] = {"failed_login_count": 0, "locked_until": None}
-        if security.password_needs_rehash(user.password_hash):
-            values["password_hash"] = security.hash_password(password)
-        await session.execute(update(User).where(User.id == user.id).values(**values))
-        tokens = await _open_session(session, user=user, settings=settings, client=client, now=now)
-        await audit.record(
-            session,
-            event_type="auth.login",
-            actor_id=user.id,
-            target_type="user",
-            target_id=user.id,
-            client=client,
+    if not await _verify(attempt.password_hash, password):
+        await _record_failed_login(
+            session, attempt=attempt, email=email, settings=settings, client=client, now=now
         )
+        raise InvalidCredentials()
+    new_hash = (
+        await _hash(password) if security.password_needs_rehash(attempt.password_hash) else None
+    )
+    async with write_transaction(session):
+        if not await _finish_success(session, attempt=attempt, new_hash=new_hash, now=now):
+            await _record_locked(session, user_id=attempt.user_id, client=client)
+            locked_out = True
+        else:
+            locked_out = False
+            user = await session.get_one(User, attempt.user_id)
+            tokens = await _open_session(
+                session, user=user, settings=settings, client=client, now=now
+            )
+            await audit.record(
+                session,
+                event_type="auth.login",
+                actor_id=user.id,
+                target_type="user",
+                target_id=user.id,
+                client=client,
+            )
+    if locked_out:
+        AUTH_EVENTS.labels("login_failed").inc()
+        raise InvalidCredentials()
     AUTH_EVENTS.labels("login").inc()
     return tokens
+
+
+async def _finish_success(
+    session: AsyncSession, *, attempt: _Attempt, new_hash: str | None, now: dt.datetime
+) -> bool:
+    """Give the attempt's place back; False when the user is locked (by attempts that
+    came in while this password was being checked), and the login must be refused.
+
+    When no attempt was reserved after this one, the count starts again from zero (and a
+    lock this attempt took itself is lifted); otherwise only this attempt's place is
+    returned, so the others still count.
+    """
+    last = User.failed_login_count == attempt.number
+    values: dict[str, object] = {
+        "failed_login_count": case((last, 0), else_=User.failed_login_count - 1),
+        "locked_until": case((last, null()), else_=User.locked_until),
+    }
+    if new_hash is not None:
+        values["password_hash"] = new_hash
+    locked_until = (
+        await session.execute(
+            update(User)
+            .where(User.id == attempt.user_id)
+            .values(**values)
+            .returning(User.locked_until)
+        )
+    ).scalar_one()
+    return locked_until is None or locked_until <= now
+
+
+async def _record_locked(session: AsyncSession, *, user_id: uuid.UUID, client: ClientInfo) -> None:
+    await audit.record(
+        session,
+        event_type="auth.login",
+        outcome="failure",
+        actor_id=user_id,
+        target_type="user",
+        target_id=user_id,
+        client=client,
+        details={"reason": "locked"},
+    )
 
 
 async def _record_failed_login(
     session: AsyncSession,
     *,
-    user: User | None,
+    attempt: _Attempt | None,
     email: str,
-    locked: bool,
     settings: Settings,
     client: ClientInfo,
     now: dt.datetime,
@@ -234,62 +374,41 @@ async def _record_failed_login(
     """Persist the failure in its own transaction: the failed request must leave a trace."""
     AUTH_EVENTS.labels("login_failed").inc()
     async with write_transaction(session):
-        if user is None:
-            await audit.record(
-                session,
-                event_type="auth.login",
-                outcome="failure",
-                client=client,
-                details={"reason": "unknown_email"},
-            )
+        if attempt is None:
+            user_id = (
+                await session.execute(select(User.id).where(User.email == email))
+            ).scalar_one_or_none()
+            if user_id is None:
+                await audit.record(
+                    session,
+                    event_type="auth.login",
+                    outcome="failure",
+                    client=client,
+                    details={"reason": "unknown_email"},
+                )
+            else:
+                await _record_locked(session, user_id=user_id, client=client)
             return
-        if locked:
-            await audit.record(
-                session,
-                event_type="auth.login",
-                outcome="failure",
-                actor_id=user.id,
-                target_type="user",
-                target_id=user.id,
-                client=client,
-                details={"reason": "locked"},
-            )
-            return
-        # Count atomically in the database so concurrent failures are all counted.
-        failures = (
-            await session.execute(
-                update(User)
-                .where(User.id == user.id)
-                .values(failed_login_count=User.failed_login_count + 1)
-                .returning(User.failed_login_count)
-            )
-        ).scalar_one()
         await audit.record(
             session,
             event_type="auth.login",
             outcome="failure",
-            actor_id=user.id,
+            actor_id=attempt.user_id,
             target_type="user",
-            target_id=user.id,
+            target_id=attempt.user_id,
             client=client,
-            details={"reason": "bad_password", "consecutive_failures": failures},
+            details={"reason": "bad_password", "consecutive_failures": attempt.number},
         )
-        if failures >= settings.lockout_threshold:
-            until = now + dt.timedelta(seconds=settings.lockout_duration_s)
-            await session.execute(
-                update(User)
-                .where(User.id == user.id)
-                .values(locked_until=until, failed_login_count=0)
-            )
+        if attempt.locked_until is not None:
             await audit.record(
                 session,
                 event_type="auth.lockout",
                 outcome="success",
-                actor_id=user.id,
+                actor_id=attempt.user_id,
                 target_type="user",
-                target_id=user.id,
+                target_id=attempt.user_id,
                 client=client,
-                details={"locked_until": until.isoformat()},
+                details={"locked_until": attempt.locked_until.isoformat()},
             )
             AUTH_EVENTS.labels("lockout").inc()
 
@@ -503,7 +622,7 @@ async def change_password(
     client: ClientInfo,
 ) -> None:
     user = await get_user(session, principal.user_id)
-    if not security.verify_password(user.password_hash, current_password):
+    if not await _verify(user.password_hash, current_password):
         await audit.record_alone(
             session,
             event_type="auth.password_change",
@@ -518,9 +637,9 @@ async def change_password(
     problem = password_problem(new_password, user.email)
     if problem:
         raise WeakPassword(f"The password {problem}.")
-    if security.verify_password(user.password_hash, new_password):
+    if await _verify(user.password_hash, new_password):
         raise WeakPassword("The new password must differ from the current one.")
-    new_hash = security.hash_password(new_password)
+    new_hash = await _hash(new_password)
     async with write_transaction(session):
         await session.execute(
             update(User)
@@ -593,7 +712,7 @@ async def create_user(
     problem = password_problem(password, email)
     if problem:
         raise WeakPassword(f"The password {problem}.")
-    user = User(email=email, password_hash=security.hash_password(password), role=role.value)
+    user = User(email=email, password_hash=await _hash(password), role=role.value)
     try:
         async with write_transaction(session):
             session.add(user)

@@ -28,7 +28,7 @@ def decode(cursor: str, *, kind: str) -> dict[str, Any]:
     try:
         padded = cursor + "=" * (-len(cursor) % 4)
         position = json.loads(base64.urlsafe_b64decode(padded.encode()))
-    except (binascii.Error, ValueError, UnicodeDecodeError) as exc:
+    except (binascii.Error, ValueError, UnicodeDecodeError, RecursionError) as exc:
         raise InvalidCursor() from exc
     if not isinstance(position, dict) or position.get("k") != kind:
         raise InvalidCursor()

@@ -14,6 +14,7 @@ from sqlalchemy.orm import aliased
 
 from banking.accounts import numbers
 from banking.accounts.models import Account
+from banking.core.pagination import CURSOR_ERRORS, cursor_int, cursor_time, cursor_uuid
 from banking.ledger import cursor as cursors
 from banking.ledger.models import EntryStatus, JournalEntry, Posting
 
@@ -56,8 +57,8 @@ def _time_position(created_at: dt.datetime, entry_id: uuid.UUID, kind: str) -> s
 def _decode_time_position(cursor: str, kind: str) -> tuple[dt.datetime, uuid.UUID]:
     position = cursors.decode(cursor, kind=kind)
     try:
-        return dt.datetime.fromisoformat(position["t"]), uuid.UUID(position["i"])
-    except (KeyError, TypeError, ValueError) as exc:
+        return cursor_time(position["t"]), cursor_uuid(position["i"])
+    except CURSOR_ERRORS as exc:
         raise cursors.InvalidCursor() from exc
 
 
@@ -92,9 +93,11 @@ async def account_history(
     )
     if filters.cursor:
         position = cursors.decode(filters.cursor, kind="posted")
-        if not isinstance(position.get("p"), int):
-            raise cursors.InvalidCursor()
-        query = query.where(Posting.id < position["p"])
+        try:
+            before = cursor_int(position.get("p"))
+        except CURSOR_ERRORS as exc:
+            raise cursors.InvalidCursor() from exc
+        query = query.where(Posting.id < before)
     if filters.kind:
         query = query.where(JournalEntry.kind == filters.kind)
     if filters.direction is Direction.credit:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 
-from pydantic import Field, model_validator
+from pydantic import ConfigDict, Field, model_validator
 
 from banking.accounts.schemas import AccountNumber
 from banking.core.schemas import Amount, Description, OutSchema, Schema
@@ -20,6 +20,22 @@ class WithdrawalIn(Schema):
 
 
 class TransferIn(Schema):
+    # Exactly one target, in the published schema as in `_one_target`.
+    model_config = ConfigDict(
+        json_schema_extra={
+            "oneOf": [
+                {
+                    "required": ["target_account_id"],
+                    "properties": {"target_account_id": {"type": "string"}},
+                },
+                {
+                    "required": ["target_account_number"],
+                    "properties": {"target_account_number": {"type": "string"}},
+                },
+            ]
+        }
+    )
+
     source_account_id: uuid.UUID
     target_account_id: uuid.UUID | None = Field(
         default=None, description="One of your own accounts."

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Header, Path, Query
 from starlette.responses import Response
 
 from banking.core.deps import AppSettings, DbSession, Now
-from banking.core.pagination import Pagination, encode_cursor
+from banking.core.pagination import Pagination
 from banking.identity.deps import CurrentUser
 from banking.statements import render
 from banking.statements import service as statements
@@ -87,7 +87,7 @@ async def list_statements(
     current = statements.current_month(now, settings.bank_timezone)
     return StatementMonthPage(
         items=[month_out(month, current=current) for month in months],
-        next_cursor=encode_cursor([str(months[-1])]) if more and months else None,
+        next_cursor=page.cursor_for([str(months[-1])]) if more and months else None,
     )
 
 
