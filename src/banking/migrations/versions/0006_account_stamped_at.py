@@ -1,7 +1,7 @@
 """account stamped_at: the latest time on the account's postings and holds
 
-Revision ID: 0007
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02 16:30:00.000000
 """
 
@@ -12,7 +12,7 @@ from alembic import op
 
 import banking.core.db
 
-revision: str = "0007"
+revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
