@@ -72,6 +72,14 @@ def pytest_report_header() -> str:
     )
 
 
+@pytest.fixture
+def production_passwords(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Hash with the production Argon2id parameters in this test (tests of what a real
+    check's cost does to the event loop and the hashing queue need the real cost)."""
+    monkeypatch.setattr(security, "PASSWORDS", PRODUCTION_PASSWORDS)
+    monkeypatch.setattr(security, "_DUMMY_HASH", PRODUCTION_DUMMY_HASH)
+
+
 @pytest.fixture(scope="session")
 def anyio_backend() -> str:
     return "asyncio"

@@ -16,7 +16,7 @@ from banking.audit import sealer
 from banking.audit import service as audit
 from banking.audit.models import AuditEvent
 from banking.core.config import Settings
-from banking.core.db import Database, utcnow
+from banking.core.db import Database, utcnow, write_transaction
 from tests.conftest import make_settings
 from tests.factories import PASSWORD, login, make_member, make_staff
 
@@ -148,7 +148,7 @@ class TestHashChain:
         for _ in range(3):
             await make_member(client)
         await _seal(app)
-        async with app.state.db.sessionmaker() as session:
+        async with app.state.db.sessionmaker() as session, write_transaction(session):
             victim = (
                 await session.execute(
                     select(AuditEvent.id).order_by(AuditEvent.id).offset(2).limit(1)
@@ -158,7 +158,6 @@ class TestHashChain:
             await session.execute(
                 update(AuditEvent).where(AuditEvent.id == victim).values(outcome="failure")
             )
-            await session.commit()
         report = await _verify(app)
         assert not report.ok
         assert report.broken_at_id == victim
@@ -168,12 +167,11 @@ class TestHashChain:
         for _ in range(3):
             await make_member(client)
         await _seal(app)
-        async with app.state.db.sessionmaker() as session:
+        async with app.state.db.sessionmaker() as session, write_transaction(session):
             victim = (
                 await session.execute(select(AuditEvent).order_by(AuditEvent.id).offset(1).limit(1))
             ).scalar_one()
             await session.delete(victim)
-            await session.commit()
         report = await _verify(app)
         assert not report.ok
         assert "sequence gap" in str(report.reason)
@@ -203,7 +201,7 @@ def _unkeyed_digest(prev_hash: str, row: Any) -> str:
 async def _reseal_from(db: Database, first_seq: int, digest: Any) -> None:
     """What someone who can write the database does after editing a row: recompute every
     seal from that row on with `digest(prev_hash, row)`."""
-    async with db.sessionmaker() as session:
+    async with db.sessionmaker() as session, write_transaction(session):
         rows = (
             (
                 await session.execute(
@@ -222,18 +220,17 @@ async def _reseal_from(db: Database, first_seq: int, digest: Any) -> None:
                 row.hash = digest(prev_hash, row)
             assert row.hash is not None
             prev_hash = row.hash
-        await session.commit()
 
 
 async def _edit_second_sealed_row(db: Database) -> int:
-    async with db.sessionmaker() as session:
+    async with db.sessionmaker() as session, write_transaction(session):
         victim = (
             await session.execute(select(AuditEvent).where(AuditEvent.chain_seq == 2))
         ).scalar_one()
         victim.outcome = "failure"
         victim.details = json.dumps({"edited": True})
-        await session.commit()
-        return victim.id
+        victim_id = victim.id
+    return victim_id
 
 
 async def _verify_with(settings: Settings) -> audit.VerifyReport:

@@ -211,7 +211,10 @@ class TestLockout:
         assert await _events(app, "auth.lockout") == []
 
 
+@pytest.mark.usefixtures("production_passwords")
 class TestPasswordHashingOffTheLoop:
+    """With the production parameters: the point is what a real check's cost does."""
+
     async def test_logins_being_checked_leave_the_event_loop_free(
         self, client: httpx.AsyncClient
     ) -> None:

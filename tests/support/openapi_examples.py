@@ -36,6 +36,15 @@ class ExampleBuilder:
             return schema["enum"][0]
         if "default" in schema and schema["default"] is not None:
             return schema["default"]
+        if "properties" in schema:
+            # An object whose `oneOf`/`anyOf` names alternative required fields (a transfer's
+            # one target): fill its own required fields plus the first alternative's.
+            for key in ("oneOf", "anyOf"):
+                if key in schema:
+                    first = self.resolve(schema[key][0])
+                    required = [*schema.get("required", []), *first.get("required", [])]
+                    schema = {**schema, "required": required}
+                    schema.pop(key)
         for key in ("anyOf", "oneOf", "allOf"):
             if key in schema:
                 options = [self.resolve(o) for o in schema[key] if o.get("type") != "null"]
