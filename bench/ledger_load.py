@@ -70,7 +70,7 @@ def setup(base_url: str, members: int, accounts_each: int) -> list[tuple[str, li
                 http.post(
                     f"/v1/accounts/{account['id']}/deposits",
                     json={"amount": 10_000_000},
-                    headers=headers,
+                    headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
                 ).raise_for_status()
                 accounts.append(account)
             out.append((token, accounts))

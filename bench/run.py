@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -274,7 +275,9 @@ async def _setup_members(base_url: str, count: int, deposit: int) -> list[dict[s
             account.raise_for_status()
             body = account.json()
             deposited = await http.post(
-                f"/v1/accounts/{body['id']}/deposits", json={"amount": deposit}, headers=headers
+                f"/v1/accounts/{body['id']}/deposits",
+                json={"amount": deposit},
+                headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
             )
             deposited.raise_for_status()
             return {
