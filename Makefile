@@ -24,8 +24,8 @@ help:
 	@echo "make test-fast unit + integration tests on SQLite, no servers or browser: the inner loop"
 	@echo "make test-pg   the suite against PostgreSQL + Redis (TEST_DATABASE_URL, TEST_REDIS_URL; local defaults)"
 	@echo "make test-long the money model test with its long profile (minutes; PostgreSQL too when TEST_DATABASE_URL is set)"
-	@echo "make test-ha   restart and failover under load on private PostgreSQL 15 clusters (tests/ha)"
-	@echo "make lint      ruff check, ruff format --check, mypy"
+	@echo "make test-ha   restart, failover and read replica on private PostgreSQL 15 clusters (tests/ha; TEST_REDIS_URL for the two-process replica test)"
+	@echo "make lint      ruff check, ruff format --check, mypy, lint-imports (the layers)"
 	@echo "make fmt       format and autofix with ruff"
 	@echo "make bench     run the benchmarks, results under bench/results/"
 	@echo "make docs      regenerate docs/API.md from the OpenAPI schema"
@@ -82,20 +82,23 @@ test-ha: install-dev
 	HA_TESTS=1 $(BIN)/python -m pytest tests/ha -p no:cacheprovider -s $(PYTEST_ARGS)
 
 lint: install-dev
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
+	$(BIN)/ruff check src tests bench tools
+	$(BIN)/ruff format --check src tests bench tools
 	$(BIN)/mypy
+	$(BIN)/mypy tools
+	$(BIN)/lint-imports
 
 fmt: install-dev
-	$(BIN)/ruff format src tests bench
-	$(BIN)/ruff check --fix src tests bench
+	$(BIN)/ruff format src tests bench tools
+	$(BIN)/ruff check --fix src tests bench tools
 
 bench: install-dev
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
 	$(BIN)/python -m bench.statements $(STATEMENTS_BENCH_ARGS)
+	$(BIN)/python -m bench.history_depth $(HISTORY_BENCH_ARGS)
 
 docs: install
-	$(BIN)/python -m banking.apidocs docs/API.md
+	$(BIN)/python -m tools.apidocs docs/API.md
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache .import_linter_cache

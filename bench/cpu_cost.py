@@ -3,8 +3,10 @@
 `python -m bench.cpu_cost [--pg] [--log-level INFO] [--profile DIR]` starts `banking serve`
 (one worker) on a fresh database, opens accounts through the API, then runs transfers and
 balance reads for a fixed time each and prints the server's user+system CPU milliseconds
-per successful request next to the rate. With `--profile`, py-spy records each phase
-(py-spy must be installed in the environment).
+per successful request next to the rate. `--kinds` also takes the read routes of
+`bench/run.py` by name (`--kinds transfer,balance,history,statements`: each GET route
+alone; run `transfer` first, or the accounts have no history).
+With `--profile`, py-spy records each phase (py-spy must be installed in the environment).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.run import (
+    READ_ROUTES,
     SECRETS,
     Service,
     _cpu_seconds,
@@ -65,7 +68,12 @@ def _phase(
             stderr=subprocess.DEVNULL,
         )
     cpu_before, started = _cpu_seconds(pids), time.perf_counter()
-    result = load(service.base_url, kind, clients, duration_s, members)
+    if kind in READ_ROUTES and kind != "balance":
+        result = load(
+            service.base_url, "get", clients, duration_s, members, [(READ_ROUTES[kind], 1)]
+        )
+    else:
+        result = load(service.base_url, kind, clients, duration_s, members)
     cpu_s = _cpu_seconds(pids) - cpu_before
     elapsed = time.perf_counter() - started
     if spy is not None:
@@ -91,7 +99,11 @@ def main() -> int:
     parser.add_argument("--log-level", default="WARNING")
     parser.add_argument("--rate-limits", action="store_true", help="keep rate limits on")
     parser.add_argument("--profile", type=Path, help="write py-spy profiles to this folder")
-    parser.add_argument("--kinds", default="transfer,balance")
+    parser.add_argument(
+        "--kinds",
+        default="transfer,balance",
+        help=f"comma-separated: transfer, balance, hot, or a read route ({', '.join(READ_ROUTES)})",
+    )
     args = parser.parse_args()
     workdir = Path(tempfile.mkdtemp(prefix="cpu-cost-"))
     database_url, pg_name = _database_for("postgres-1w" if args.pg else "sqlite-1w", workdir)

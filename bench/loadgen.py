@@ -71,6 +71,18 @@ def _request_for(
             {"Authorization": f"Bearer {member['token']}"},
             None,
         )
+    if kind == "get":
+        # A read route (or a weighted mix of them): `templates` are (path, weight) pairs
+        # whose {names} are filled from a random member (account_id, card_id, ...).
+        member = rng.choice(members)
+        paths, weights = zip(*job["templates"], strict=True)
+        template = rng.choices(paths, weights)[0] if len(paths) > 1 else paths[0]
+        return (
+            "GET",
+            template.format(**member),
+            {"Authorization": f"Bearer {member['token']}"},
+            None,
+        )
     if kind == "login_wrong":
         # A login flood: real emails, wrong passwords (each one costs an Argon2 check).
         member = rng.choice(members)
@@ -78,6 +90,28 @@ def _request_for(
             {"email": member["email"], "password": f"Wrong-{rng.randrange(10**9)}-Guess"}
         ).encode()
         return "POST", "/v1/auth/login", {}, body
+    if kind == "batch":
+        # One request carries BATCH_ITEMS transfers from one member to random others.
+        source = rng.choice(members)
+        items = []
+        for _ in range(job.get("batch_items", 100)):
+            target = rng.choice(members)
+            while target is source:
+                target = rng.choice(members)
+            items.append(
+                {
+                    "source_account_id": source["account_id"],
+                    "target_account_number": target["number"],
+                    "amount": rng.randint(1, 100),
+                }
+            )
+        body = json.dumps({"mode": "independent", "items": items}).encode()
+        return (
+            "POST",
+            "/v1/transfer-batches",
+            {"Authorization": f"Bearer {source['token']}", "Idempotency-Key": uuid.uuid4().hex},
+            body,
+        )
     if kind in ("transfer", "hot"):
         source = rng.choice(members[1:] if kind == "hot" else members)
         target = members[0] if kind == "hot" else rng.choice(members)

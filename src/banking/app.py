@@ -13,6 +13,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
+from fastapi_offline import FastAPIOffline
 from sqlalchemy import text
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import Response
@@ -21,7 +22,15 @@ from starlette.types import Receive, Scope, Send
 
 from banking import __version__
 from banking.audit import sealer as audit_sealer
-from banking.core import idempotency_purge, ratelimit, reads, security
+from banking.core import (
+    fastparams,
+    idempotency_purge,
+    ratelimit,
+    reads,
+    replica,
+    routecache,
+    security,
+)
 from banking.core.config import Settings, get_settings
 from banking.core.db import Database, utcnow
 from banking.core.errors import install_error_handlers
@@ -29,7 +38,9 @@ from banking.core.logging import configure_logging, get_logger
 from banking.core.metrics import render_latest
 from banking.core.middleware import RequestMiddleware
 from banking.core.migrate import head_revision, migration_problem, refusal
-from banking.core.openapi import install_openapi
+from banking.core.openapi import API_PRIMER, install_openapi
+from banking.identity.deps import authenticate
+from banking.ledger import sweeper as hold_sweeper
 
 log = get_logger("banking.app")
 WEB_DIR = Path(__file__).resolve().parent / "web"
@@ -155,16 +166,30 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         workers=settings.password_hash_workers, max_waiting=settings.password_hash_queue
     )
 
-    app = FastAPI(
+    # FastAPIOffline is FastAPI with /docs and /redoc served from assets in the
+    # fastapi-offline package (under /static-offline-docs) instead of a CDN.
+    app = FastAPIOffline(
+        redoc_url=None,  # served by install_openapi, see core/openapi.py
         title="Banking API",
         version=__version__,
-        description="Accounts, a double-entry ledger, transfers, debit cards and statements.",
+        description=API_PRIMER,
         lifespan=lifespan,
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.settings = settings
     app.state.clock = utcnow
-    app.state.startup_hooks = [ratelimit.install, audit_sealer.start, idempotency_purge.start]
+    # Per-user rate limits authenticate the caller with identity's provider (core/ratelimit.py).
+    app.state.principal_provider = authenticate
+    app.state.startup_hooks = [
+        ratelimit.install,
+        audit_sealer.start,
+        idempotency_purge.start,
+        replica.start,
+        hold_sweeper.start,
+    ]
     app.state.shutdown_hooks = [
+        hold_sweeper.stop,
+        replica.stop,
         idempotency_purge.stop,
         audit_sealer.stop,
         ratelimit.close,
@@ -184,6 +209,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     if WEB_DIR.joinpath("index.html").exists():
         app.mount("/", WebFiles(app, directory=WEB_DIR, html=True), name="web")
+    routecache.install(app)
+    fastparams.install()
 
     if settings.cors_origins:
         app.add_middleware(
@@ -194,6 +221,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             expose_headers=["X-Request-ID", "Idempotent-Replayed", "Retry-After"],
             max_age=600,
         )
+    if settings.database_read_url:
+        # Inside RequestMiddleware: a member's write is recorded before its response starts.
+        app.add_middleware(replica.ReadYourWritesMiddleware)
     app.add_middleware(
         RequestMiddleware,
         max_body_bytes=settings.max_body_bytes,

@@ -1,8 +1,10 @@
 """`banking demo`: the whole customer flow against a running server, step by step.
 
 Each step calls the public API through `banking.client`, checks the answer and prints it
-as a Rich table (or, with `--json`, one JSON document at the end). Any unexpected answer
-stops the demo with a non-zero exit status and the server's problem detail.
+under a ticked heading as a Rich table, money formatted and coloured, ids only with
+`--verbose` (or, with `--json`, one JSON document at the end with every column). A recap
+and the web login close the run. Any unexpected answer stops the demo with a non-zero
+exit status and the server's problem detail.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from typing import Any
 import httpx
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from banking.client import (
     Account,
@@ -29,6 +32,40 @@ from banking.client import (
 )
 
 DEMO_PASSWORD = "Demo-Lantern-Harbour-2024"
+# The steps, in order: (name for --until, title). `banking demo --help` lists them.
+STEPS: tuple[tuple[str, str], ...] = (
+    ("health", "Server is ready"),
+    ("sign-up", "Sign up two people"),
+    ("log-in", "Log in"),
+    ("open-accounts", "Open accounts"),
+    ("deposit", "Deposit a salary"),
+    ("own-transfer", "Move money to savings"),
+    ("send-money", "Send money to Grace by account number"),
+    ("retry", "Retry the same transfer (same Idempotency-Key)"),
+    ("overdraft", "An overdraft is declined"),
+    ("balances", "Balances"),
+    ("card", "Issue a card, authorize and capture a payment"),
+    ("statement", "Statement for this month"),
+    ("payee", "Save Grace as a payee and pay her"),
+    ("standing-order", "A monthly standing order"),
+    ("batch", "Three transfers in one batch"),
+)
+# Columns holding ids: printed only with --verbose (always in --json).
+ID_COLUMNS = frozenset({"user id", "entry", "transfer", "idempotency key", "order id"})
+# Columns holding money, coloured by sign.
+MONEY_COLUMNS = frozenset(
+    {
+        "balance",
+        "available",
+        "amount",
+        "deposited",
+        "opening",
+        "credits",
+        "debits",
+        "closing",
+        "paid",
+    }
+)
 # Minor-unit exponents for the currencies the demo may meet (ISO 4217).
 EXPONENTS = {"JPY": 0, "KRW": 0, "BHD": 3, "KWD": 3, "JOD": 3, "OMR": 3, "TND": 3}
 
@@ -97,21 +134,28 @@ class Demo:
         self.first_transfer: Movement | None = None
         self.card: IssuedCard | None = None
         self.month = dt.datetime.now(dt.UTC).strftime("%Y-%m")
+        runs = {
+            "health": self.health,
+            "sign-up": self.sign_up,
+            "log-in": self.log_in,
+            "open-accounts": self.open_accounts,
+            "deposit": self.deposit,
+            "own-transfer": self.own_transfer,
+            "send-money": self.send_money,
+            "retry": self.retry,
+            "overdraft": self.overdraft,
+            "balances": self.balances,
+            "card": self.card_payment,
+            "statement": self.statement,
+            "payee": self.payee,
+            "standing-order": self.standing_order,
+            "batch": self.batch,
+        }
         self.steps = [
-            Step("health", "Server is ready", self.health),
-            Step("sign-up", "Sign up two people", self.sign_up),
-            Step("log-in", "Log in", self.log_in),
-            Step("open-accounts", "Open accounts", self.open_accounts),
-            Step("deposit", "Deposit a salary", self.deposit),
-            Step("own-transfer", "Move money to savings", self.own_transfer),
-            Step("send-money", "Send money to Grace by account number", self.send_money),
-            Step("retry", "Retry the same transfer (same Idempotency-Key)", self.retry),
-            Step("overdraft", "An overdraft is declined", self.overdraft),
-            Step("balances", "Balances", self.balances),
-            # The card and statement steps need the cards and statements APIs.
-            Step("card", "Issue a card, authorize and capture a payment", self.card_payment),
-            Step("statement", f"Statement for {self.month}", self.statement),
+            Step(name, f"Statement for {self.month}" if name == "statement" else title, runs[name])
+            for name, title in STEPS
         ]
+        self.payee_id: str | None = None
 
     def close(self) -> None:
         self.ada.client.close()
@@ -356,6 +400,156 @@ class Demo:
             [[*(format_minor(value, "USD") for value in money), len(statement.lines)]],
         )
 
+    def payee(self) -> StepResult:
+        return payee_step(self)
+
+    def standing_order(self) -> StepResult:
+        return standing_order_step(self)
+
+    def batch(self) -> StepResult:
+        return batch_step(self)
+
+
+def payee_step(demo: Demo) -> StepResult:
+    """Ada saves Grace's account as a payee (the holder's name comes back masked), then
+    pays her by payee id."""
+    ada, target = demo.ada, demo.grace.accounts["checking"]
+    payee = ada.client.add_payee("Grace", target.number, nickname="Dinner club")
+    demo.payee_id = payee.id
+    moved = ada.client.transfer(
+        ada.accounts["checking"].id, 20_00, payee_id=payee.id, description="Tickets"
+    )
+    expect(moved.status == "posted", f"the transfer to the payee is {moved.status}")
+    return StepResult(
+        ["payee", "holder", "number", "paid", "transfer"],
+        [
+            [
+                payee.name,
+                payee.holder_name,
+                payee.account_number,
+                format_minor(20_00, "USD"),
+                moved.id,
+            ]
+        ],
+        note="A new payee: transfers above the new-payee limit wait for the cooldown.",
+    )
+
+
+def standing_order_step(demo: Demo) -> StepResult:
+    """A monthly standing order to the payee for a year, first run tomorrow."""
+    assert demo.payee_id is not None
+    first = dt.datetime.now(dt.UTC).replace(microsecond=0) + dt.timedelta(days=1)
+    order = demo.ada.client.schedule_transfer(
+        demo.ada.accounts["checking"].id,
+        15_00,
+        first_run_at=first,
+        frequency="monthly",
+        count=12,
+        payee_id=demo.payee_id,
+        description="Club fee",
+    )
+    expect(order.status == "active", f"the standing order is {order.status}")
+    expect(order.next_run_at == first, "the first run is not the one asked for")
+    return StepResult(
+        ["order", "amount", "frequency", "next run", "status", "order id"],
+        [
+            [
+                "Club fee",
+                format_minor(15_00, "USD"),
+                "monthly x 12",
+                first.isoformat(),
+                order.status,
+                order.id,
+            ]
+        ],
+        note="The scheduler runs each occurrence once; a declined one is retried.",
+    )
+
+
+def batch_step(demo: Demo) -> StepResult:
+    """Three transfers in one all_or_nothing batch under one Idempotency-Key."""
+    ada = demo.ada
+    source = ada.accounts["checking"]
+    items: list[dict[str, Any]] = [
+        {
+            "source_account_id": source.id,
+            "target_account_id": ada.accounts["savings"].id,
+            "amount": 10_00,
+            "description": "Savings",
+        },
+        {
+            "source_account_id": source.id,
+            "payee_id": demo.payee_id,
+            "amount": 5_00,
+            "description": "Snacks",
+        },
+        {
+            "source_account_id": source.id,
+            "target_account_number": demo.grace.accounts["checking"].number,
+            "amount": 2_50,
+            "description": "Coffee",
+        },
+    ]
+    batch = ada.client.transfer_batch(items, mode="all_or_nothing")
+    expect(batch.posted == 3, f"{batch.posted} of 3 batch items posted")
+    return StepResult(
+        ["item", "status", "amount", "transfer"],
+        [
+            [
+                item["index"],
+                item["status"],
+                format_minor(items[item["index"]]["amount"], "USD"),
+                (item.get("transfer") or {}).get("id", ""),
+            ]
+            for item in batch.items
+        ],
+        note="One batch, one database transaction: all three posted together.",
+    )
+
+
+def _cell(column: str, value: Any) -> Text | str:
+    """Money in green, or red when negative; anything else as it is."""
+    text = str(value)
+    if column in MONEY_COLUMNS and (text[:1].isdigit() or text.startswith("-")):
+        return Text(text, style="bold red" if text.startswith("-") else "bold green")
+    return text
+
+
+def _table(result: StepResult, *, verbose: bool) -> Table:
+    shown = [i for i, name in enumerate(result.columns) if verbose or name not in ID_COLUMNS]
+    table = Table(show_edge=False, header_style="bold")
+    for index in shown:
+        name = result.columns[index]
+        table.add_column(name, justify="right" if name in MONEY_COLUMNS else "left")
+    for row in result.rows:
+        table.add_row(*(_cell(result.columns[i], row[i]) for i in shown))
+    return table
+
+
+def _recap(console: Console, demo: Demo, base_url: str, passed: int, total: int) -> None:
+    console.rule("[bold]Recap")
+    console.print(f"[green]✓[/] {passed} of {total} steps answered as expected.")
+    for someone in (demo.ada, demo.grace):
+        if not someone.accounts:
+            continue
+        parts = []
+        for kind, account in someone.accounts.items():
+            try:
+                balance = someone.client.balance(account.id)
+            except (BankingError, httpx.HTTPError):
+                continue
+            parts.append(f"{kind} [bold green]{format_minor(balance.balance, balance.currency)}[/]")
+        console.print(f"  {someone.first_name} {someone.last_name}: " + " · ".join(parts))
+    if demo.first_transfer is not None:
+        console.print("  One transfer sent twice with the same Idempotency-Key moved money once.")
+    if demo.ada.user_id:
+        console.print()
+        console.print(
+            f"[bold]See it in the web bank:[/] {base_url.rstrip('/')}/  — log in as "
+            f"[cyan]{demo.ada.email}[/] with the password [cyan]{DEMO_PASSWORD}[/]",
+            soft_wrap=True,  # an address must stay whole to be copied
+        )
+
 
 def _describe(error: Exception) -> dict[str, Any]:
     if isinstance(error, ApiError):
@@ -379,6 +573,7 @@ def run(
     network_key: str | None = None,
     console: Console | None = None,
     transport: httpx.BaseTransport | None = None,
+    verbose: bool = False,
 ) -> int:
     """Run the demo; the exit status is 0 only when every step went as expected."""
     console = console or Console()
@@ -398,6 +593,7 @@ def run(
                 problem = _describe(error)
                 report.append({"step": step.name, "title": step.title, "ok": False, **problem})
                 if not as_json:
+                    console.print()
                     console.print(f"[bold red]✗ {number}. {step.title}[/]: {problem['detail']}")
                     if problem.get("request_id"):
                         console.print(
@@ -415,16 +611,17 @@ def run(
                 }
             )
             if not as_json:
-                table = Table(title=f"{number}. {step.title}", title_justify="left")
-                for column in result.columns:
-                    table.add_column(column)
-                for row in result.rows:
-                    table.add_row(*(str(cell) for cell in row))
-                console.print(table)
+                console.print()
+                console.print(f"[bold green]✓[/] [bold]{number}. {step.title}[/]")
+                console.print(_table(result, verbose=verbose))
                 if result.note:
-                    console.print(f"[green]{result.note}[/]")
+                    console.print(f"  [green]{result.note}[/]")
             if step.name == until:
                 break
+        if not as_json:
+            console.print()
+            passed = sum(1 for item in report if item["ok"])
+            _recap(console, demo, base_url, passed, len(demo.steps))
     finally:
         demo.close()
     if as_json:

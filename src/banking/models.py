@@ -4,7 +4,19 @@ from __future__ import annotations
 
 import importlib
 
-DOMAINS_WITH_MODELS = ("identity", "holders", "audit", "accounts", "ledger", "cards")
+DOMAINS_WITH_MODELS = (
+    "identity",
+    "holders",
+    "audit",
+    "accounts",
+    "ledger",
+    "cards",
+    "payees",
+    "schedules",
+    "interest",
+    "approvals",
+    "events",
+)
 
 
 def load_all_models() -> None:

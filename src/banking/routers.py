@@ -6,13 +6,22 @@ from fastapi import FastAPI
 
 from banking.accounts import routes as accounts
 from banking.admin import routes as admin
+from banking.approvals import job as approvals_job
+from banking.approvals import routes as approvals
 from banking.audit import routes as audit
 from banking.cards import routes as cards
-from banking.core import health
+from banking.core import health, meta
+from banking.events import dispatcher as events_dispatcher
+from banking.events import routes as events
 from banking.holders import routes as holders
 from banking.identity import routes as identity
+from banking.interest import job as interest_job
+from banking.interest import routes as interest
 from banking.ledger import lifecycle as ledger
+from banking.payees import routes as payees
 from banking.payments import routes as payments
+from banking.schedules import routes as schedules
+from banking.schedules import scheduler
 from banking.statements import routes as statements
 
 
@@ -28,13 +37,28 @@ def include_routers(app: FastAPI) -> None:
         identity.router,
         holders.router,
         statements.router,
+        payees.router,
+        schedules.router,
         audit.router,
         admin.router,
+        interest.router,
+        approvals.router,
+        events.router,
         health.router,
+        meta.router,
     ):
         app.include_router(router)
     app.state.startup_hooks.append(ledger.start)
+    app.state.startup_hooks.append(scheduler.start)
+    # The scheduler stops before the ledger's writer closes.
+    app.state.shutdown_hooks.insert(0, scheduler.stop)
     app.state.shutdown_hooks.append(ledger.stop)
+    app.state.startup_hooks.append(interest_job.start)
+    app.state.shutdown_hooks.insert(0, interest_job.stop)
+    app.state.startup_hooks.append(approvals_job.start)
+    app.state.shutdown_hooks.insert(0, approvals_job.stop)
+    app.state.startup_hooks.append(events_dispatcher.start)
+    app.state.shutdown_hooks.insert(0, events_dispatcher.stop)
     if app.state.settings.app_env.value == "test":
         from banking.core import diagnostics
 

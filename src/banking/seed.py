@@ -11,15 +11,20 @@ Movements are dated in the past: the ledger takes the posting time (`now=`), so 
 history, daily limits and statements see the activity on the day it is planned for.
 Accounts are opened (and backdated) at the start of the period.
 
-Card payments: everyday purchases are planned as `spend` events with a merchant. Until
-cards exist they are posted as withdrawals described with the merchant's name; a
-`Spender` passed to `apply` (card authorization + capture) takes them over.
+Card payments: everyday purchases are planned as `spend` events with a merchant. The
+demo member (the first person, whose login `banking seed` prints) has a checking and a
+savings account and a virtual card, and pays them by card as a card network would
+(authorization, then capture): they show as card payments with the shop's name. Other
+people's purchases are posted as withdrawals described with the merchant's name (fast);
+a `Spender` passed to `apply` takes every purchase over.
 """
 
 from __future__ import annotations
 
 import calendar
+import dataclasses
 import datetime as dt
+import json
 import random
 import secrets
 import uuid
@@ -33,6 +38,8 @@ from sqlalchemy.engine import Connection
 from banking.accounts import service as accounts
 from banking.accounts.models import Account
 from banking.accounts.schemas import AccountOpenIn
+from banking.cards import service as cards
+from banking.cards.schemas import AuthorizationIn, CardIssueIn
 from banking.core.db import Database, utcnow, write_transaction
 from banking.core.deps import ClientInfo
 from banking.identity import service as identity
@@ -75,6 +82,10 @@ RESTAURANTS = (
 UTILITIES = ("City Power & Light", "Metro Water", "Skyline Broadband", "Northern Gas")
 SHOPS = ("Page Turner Books", "Urban Outfitters Co", "Hardware Haven", "Pixel Electronics")
 GIFTS = ("Dinner", "Concert tickets", "Birthday gift", "Rent share", "Groceries", "Taxi", "Thanks!")
+# ISO 18245 merchant category codes of the planned purchases.
+MERCHANT_CATEGORIES = {"Groceries": "5411", "Restaurant": "5812", "Shopping": "5311"}
+# The person whose login is printed: the demo member.
+DEMO_MEMBER = 0
 
 Kind = Literal["deposit", "withdrawal", "spend", "transfer"]
 AccountKind = Literal["checking", "savings"]
@@ -169,6 +180,9 @@ def make_plan(*, users: int, months: int, seed: int, now: dt.datetime | None = N
                 has_savings=rng.random() < 0.7,
             )
         )
+    # The demo member has a savings account whatever the draw (the draw is kept, so the
+    # rest of the plan stays the same for a seed).
+    people[DEMO_MEMBER] = dataclasses.replace(people[DEMO_MEMBER], has_savings=True)
     start = _months_back(now, months)
     events: list[Event] = []
 
@@ -308,6 +322,7 @@ async def _apply(
 ) -> None:
     owned: dict[tuple[int, str], Account] = {}
     users: dict[int, uuid.UUID] = {}
+    card: cards.IssuedCard | None = None
     async with db.sessionmaker() as session:
         for person in plan.people:
             user = await identity.signup(
@@ -343,6 +358,16 @@ async def _apply(
                     update(Account)
                     .where(Account.id.in_([owned[(person.index, k)].id for k in kinds]))
                     .values(created_at=plan.start)
+                )
+            if person.index == DEMO_MEMBER and spender is None:
+                card = await cards.issue_card(
+                    session,
+                    principal=principal,
+                    account_id=owned[(person.index, "checking")].id,
+                    request=CardIssueIn(type="virtual"),
+                    settings=db.settings,
+                    client=SEED_CLIENT,
+                    now=plan.start,
                 )
             report.people += 1
             if advance:
@@ -384,6 +409,14 @@ async def _apply(
 
     for event in plan.events:
         source_id = ids[(event.person, event.account)]
+        if event.kind == "spend" and card is not None and event.person == DEMO_MEMBER:
+            await flush()
+            status = await _pay_by_card(db, card, event)
+            report.posted += status == "posted"
+            report.declined += status != "posted"
+            if advance:
+                advance(1)
+            continue
         if event.kind == "spend" and spender is not None:
             await flush()
             status = await spender(event, owned[(event.person, event.account)])
@@ -397,6 +430,43 @@ async def _apply(
         if len(batch) >= BATCH_SIZE:
             await flush()
     await flush()
+
+
+async def _pay_by_card(db: Database, card: cards.IssuedCard, event: Event) -> str:
+    """A purchase as the card network sends it: authorize at the till, capture a minute
+    later. "posted" when the money was taken, else "declined"."""
+    label = event.description.split(":", 1)[0]
+    async with db.sessionmaker() as session:
+        held = await cards.authorize(
+            session,
+            request=AuthorizationIn(
+                card_number=card.pan,
+                exp_month=card.card.exp_month,
+                exp_year=card.card.exp_year,
+                cvv=card.cvv,
+                amount=event.amount_minor,
+                currency=CURRENCY,
+                merchant_name=event.merchant or event.description,
+                merchant_category=MERCHANT_CATEGORIES.get(label, "5999"),
+            ),
+            idempotency_key=None,
+            settings=db.settings,
+            client=SEED_CLIENT,
+            now=event.at,
+        )
+        authorization = json.loads(held.body)
+        if authorization.get("status") != "approved":
+            return "declined"
+        captured = await cards.capture(
+            session,
+            authorization_id=uuid.UUID(authorization["id"]),
+            amount_minor=event.amount_minor,
+            idempotency_key=None,
+            settings=db.settings,
+            client=SEED_CLIENT,
+            now=event.at + dt.timedelta(minutes=1),
+        )
+    return "posted" if 200 <= captured.status < 300 else "declined"
 
 
 def _status(result: ledger.Result) -> str:

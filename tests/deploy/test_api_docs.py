@@ -7,8 +7,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+from tools import apidocs
 
-from banking import apidocs
 from tests.deploy.support import ROOT
 
 API_MD = ROOT / "docs" / "API.md"
@@ -60,7 +60,7 @@ class TestApiReference:
             for method, operation in item.items()
             if operation.get("tags") == ["card network"]
         ]
-        assert len(network_paths) == 4
+        assert len(network_paths) == 5
         for method, path in network_paths:
             operation = section.split(f"### `{method.upper()} {path}`", 1)[1].split("\n### ", 1)[0]
             assert "Authentication: `X-Network-Key` header:" in operation, path

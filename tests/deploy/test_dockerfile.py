@@ -9,8 +9,8 @@ from __future__ import annotations
 import re
 
 import pytest
+from tools import apidocs
 
-from banking import apidocs
 from tests.deploy.support import (
     ROOT,
     console_scripts,

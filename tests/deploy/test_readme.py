@@ -9,8 +9,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from tools import apidocs
 
-from banking import apidocs
 from tests.conftest import TEST_SECRETS
 from tests.deploy.support import ROOT, resolve_banking_command, split_command
 from tests.server import Server
@@ -180,6 +180,10 @@ def test_the_walk_through_runs_against_a_real_server(database_url: str, tmp_path
     assert statement["closing_balance"] == 10000 - 2500 - 1250
     assert "Corner Bookshop" in out  # in the CSV lines
     assert (tmp_path / "statement.pdf").read_bytes().startswith(b"%PDF-")
+    # The standing order is scheduled for tomorrow, twelve months, nothing run yet.
+    order = next(answer for answer in answers if answer.get("frequency") == "monthly")
+    assert (order["status"], order["count"], order["runs"]) == ("active", 12, [])
+    assert order["next_run_at"].endswith("T08:00:00Z")
 
 
 def test_make_help_lists_every_target_people_run() -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from banking.cli import MULTIPROC_ENV, metrics_directory
+from banking.cli.server import MULTIPROC_ENV, metrics_directory
 
 
 @pytest.fixture(autouse=True)

@@ -120,3 +120,82 @@ def screenshot(page: Any, name: str) -> Path:
     path = SCREENSHOTS / f"{name}.png"
     page.screenshot(path=str(path), full_page=True)
     return path
+
+
+AXE_SOURCE = Path(__file__).resolve().parent / "support" / "axe.min.js"
+# Impacts that fail a test; "moderate" and "minor" findings are printed, not failed.
+AXE_FAILING_IMPACTS = ("serious", "critical")
+AXE_TAGS = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa", "best-practice"]
+
+
+def overflowing(page: Any) -> list[str]:
+    """Elements sticking out of the viewport sideways (the page scrolls horizontally)."""
+    found: list[str] = page.evaluate(
+        """() => {
+            const width = document.documentElement.clientWidth;
+            if (document.documentElement.scrollWidth <= width + 1) return [];
+            const out = [];
+            for (const element of document.body.querySelectorAll("*")) {
+                const box = element.getBoundingClientRect();
+                if (box.width && box.right > width + 1 && !element.closest(".table-wrap *")) {
+                    const name = element.tagName.toLowerCase()
+                        + (element.id ? `#${element.id}` : "")
+                        + (element.className && typeof element.className === "string"
+                            ? `.${element.className.trim().split(/\\s+/).join(".")}` : "");
+                    out.push(`${name} right=${Math.round(box.right)} > ${width}`);
+                }
+            }
+            return out.length ? out.slice(0, 10) : ["document wider than the viewport"];
+        }"""
+    )
+    return found
+
+
+def accessibility_violations(page: Any) -> list[str]:
+    """axe-core's serious and critical violations on the page as it is now.
+
+    The engine is evaluated through the DevTools protocol, which the page's CSP does not
+    apply to, so the page keeps its real policy (no bypass) while it is checked."""
+    if not page.evaluate("() => typeof window.axe === 'object'"):
+        page.evaluate("() => {\n" + AXE_SOURCE.read_text() + "\n}")
+    results: list[dict[str, Any]] = page.evaluate(
+        """async (tags) => {
+            const options = { runOnly: { type: "tag", values: tags } };
+            const result = await window.axe.run(document, options);
+            return result.violations.map((v) => ({
+                id: v.id, impact: v.impact, help: v.help,
+                nodes: v.nodes.slice(0, 3).map((n) => n.target.join(" ")),
+            }));
+        }""",
+        AXE_TAGS,
+    )
+    return [
+        f"{v['impact']}: {v['id']} ({v['help']}) at {', '.join(v['nodes'])}"
+        for v in results
+        if v["impact"] in AXE_FAILING_IMPACTS
+    ]
+
+
+def check_screen(page: Any, name: str, *, widths: tuple[str, ...] = ("desktop", "phone")) -> None:
+    """The screen as it is now, at each width: no horizontal overflow, no serious or
+    critical accessibility violation; a full-page screenshot of each in test-output/."""
+    sizes = {"desktop": DESKTOP, "phone": PHONE}
+    problems: list[str] = []
+    for width in widths:
+        page.set_viewport_size(sizes[width])
+        page.wait_for_timeout(50)  # one layout pass after the resize
+        problems += [f"{width}: overflow: {item}" for item in overflowing(page)]
+        problems += [f"{width}: {item}" for item in accessibility_violations(page)]
+        screenshot(page, f"{width}-{name}")
+    page.set_viewport_size(DESKTOP)
+    assert problems == [], f"screen {name!r}:\n" + "\n".join(problems)
+
+
+def go_to(page: Any, name: str) -> None:
+    """Follow the navigation link `name`: in the sidebar on a desktop; on a phone, in the
+    bottom tab bar or, for the screens that do not fit there, under More."""
+    link = page.get_by_role("navigation").get_by_role("link", name=name, exact=True)
+    if not link.is_visible():
+        page.get_by_role("navigation").get_by_role("link", name="More", exact=True).click()
+        link = page.locator(".menu-list").get_by_role("link", name=name, exact=True)
+    link.click()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -31,8 +32,11 @@ STEPS = [
     "balances",
     "card",
     "statement",
+    "payee",
+    "standing-order",
+    "batch",
 ]
-LAST_STEP = "statement"
+LAST_STEP = "batch"
 
 
 @pytest.fixture
@@ -92,14 +96,39 @@ def test_the_flow_passes_end_to_end(server: Server) -> None:
         ("Ada", "savings"): "250.00 USD",
         ("Grace", "checking"): "75.00 USD",
     }
+    assert steps["payee"]["rows"][0]["holder"] == "G*** H***"
+    assert steps["standing-order"]["rows"][0]["status"] == "active"
+    assert [row["status"] for row in steps["batch"]["rows"]] == ["posted"] * 3
 
 
 def test_the_tables_name_every_step_for_people(server: Server) -> None:
     status, out, err = demo("--base-url", server.base_url, "--until", LAST_STEP)
     assert status == 0, out + err
-    assert "9. An overdraft is declined" in out
+    assert "✓ 9. An overdraft is declined" in out
     assert "replayed" in out
     assert "every step answered as expected" in out
+    # Ids are left out for people; the recap and the web login close the run.
+    assert re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-", out) is None
+    assert "Recap" in out
+    assert "15 of 15 steps answered as expected" in out
+    assert f"See it in the web bank: {server.base_url}/" in out
+    assert "log in as ada." in out
+
+
+def test_verbose_prints_the_ids_too(server: Server) -> None:
+    status, out, err = demo("--base-url", server.base_url, "--until", "sign-up", "--verbose")
+    assert status == 0, out + err
+    assert re.search(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-", out) is not None
+
+
+def test_help_lists_the_steps() -> None:
+    completed = subprocess.run(
+        [sys.executable, "-m", "banking.cli", "demo", "--help"],
+        capture_output=True, text=True, timeout=60, env={**os.environ, "COLUMNS": "120"},
+    )  # fmt: skip
+    assert completed.returncode == 0, completed.stderr
+    for number, name in enumerate(STEPS, start=1):
+        assert f"{number}. {name}:" in completed.stdout
 
 
 def test_the_exit_status_is_zero_only_when_every_step_went_as_expected(server: Server) -> None:

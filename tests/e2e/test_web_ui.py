@@ -55,34 +55,29 @@ def test_sign_up_log_in_see_the_dashboard_and_manage_sessions(
 
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Create my profile").click()
-    expect(page).to_have_url(re.compile(r"#/login\?email="))
-    expect(page.get_by_text("Your profile is ready. Log in to continue.")).to_be_visible()
-    expect(page.get_by_label("Email")).to_have_value(email)
+    # Signed in straight after signing up.
+    expect(page.get_by_role("heading", name="Hello, Ada")).to_be_visible()
+    expect(page.get_by_text("Your profile is ready.")).to_be_visible()
+    expect(page.get_by_role("heading", name="Your accounts")).to_be_visible()
+    expect(page.get_by_text("You have no accounts yet.")).to_be_visible()
+    screenshot(page, f"{width}-dashboard")
 
     # A wrong password is answered with the server's message, not a blank failure.
+    page.get_by_role("button", name="Log out", exact=True).click()
+    page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD + "-wrong")
     page.get_by_label("Password").press("Enter")
     expect(page.get_by_role("alert")).to_contain_text("There is a problem")
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_role("button", name="Log in").click()
-
-    expect(page.get_by_role("heading", name="Dashboard")).to_be_visible()
+    expect(page.get_by_role("heading", name="Hello, Ada")).to_be_visible()
     expect(page.get_by_text("You are logged in.")).to_be_visible()
-    expect(page.get_by_role("heading", name="Your accounts")).to_be_visible()
-    # Until the accounts API is there, the dashboard says so kindly; afterwards it lists
-    # the (still empty) accounts.
-    expect(
-        page.get_by_text("Accounts are not available on this server yet").or_(
-            page.get_by_text("You have no accounts yet.")
-        )
-    ).to_be_visible()
-    screenshot(page, f"{width}-dashboard")
 
     # A second device logs in; the sessions screen lists both and revokes the other one.
     other = httpx.post(
         f"{web_server.base_url}/v1/auth/login", json={"email": email, "password": PASSWORD}
     ).json()
-    page.get_by_role("link", name="Sessions").click()
+    page.goto(f"{web_server.base_url}/#/sessions")
     expect(page.get_by_role("heading", name="Sessions")).to_be_focused()
     sessions = page.locator(".session")
     expect(sessions).to_have_count(2)
@@ -97,10 +92,10 @@ def test_sign_up_log_in_see_the_dashboard_and_manage_sessions(
     )
     assert revoked.status_code == 401
 
-    # Tokens live in memory only: a reload asks to log in again.
+    # The session survives a reload (the refresh token is in an HttpOnly cookie).
     page.reload()
-    expect(page).to_have_url(re.compile(r"#/login\?next=%2Fsessions$"))
-    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    expect(page.get_by_role("heading", name="Sessions")).to_be_visible()
+    expect(sessions).to_have_count(1)
 
 
 def test_logging_out_ends_the_session_on_the_server(

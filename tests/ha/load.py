@@ -107,7 +107,9 @@ class Load:
                 try:
                     await bank.login(source.email, PASSWORD)
                     break
-                except BankingError:
+                except (BankingError, httpx.TransportError):
+                    # 16 logins at once queue behind the password hash; on a loaded
+                    # machine one may wait past the client's timeout: log in again.
                     await asyncio.sleep(0.2)
             self.logged_in += 1
             while not self.stop.is_set():

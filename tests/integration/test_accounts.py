@@ -272,6 +272,7 @@ class TestBalances:
             "computed_balance": 12_345,
             "last_balance_after": 12_345,
             "consistent": True,
+            "at": None,
         }
 
     async def test_all_balances_of_a_member_without_accounts_is_an_empty_list(

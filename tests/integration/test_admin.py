@@ -86,6 +86,47 @@ class TestStaffViews:
         )
         assert [item["status"] for item in everything.json()["items"]] == ["declined", "posted"]
 
+    async def test_an_accounts_entries_carry_its_balance_after_each(
+        self, client: httpx.AsyncClient, app: FastAPI
+    ) -> None:
+        member = await make_member(client)
+        support = await make_staff(client, app, "support")
+        mine = await open_account(client, member, balance_minor=100_00)
+        other = await open_account(client, member, balance_minor=5_00)
+        moved = await client.post(
+            "/v1/transfers",
+            json={
+                "source_account_id": mine["id"],
+                "target_account_id": other["id"],
+                "amount": 30_00,
+            },
+            headers=keyed(member.headers),
+        )
+        assert moved.status_code == 201, moved.text
+        declined = await client.post(
+            f"/v1/accounts/{mine['id']}/withdrawals",
+            json={"amount": 1_000_00},
+            headers=keyed(member.headers),
+        )
+        assert declined.status_code == 409
+
+        def balances(page: httpx.Response) -> list[tuple[str, int | None]]:
+            return [(item["status"], item["balance_after"]) for item in page.json()["items"]]
+
+        for account, expected in (
+            (mine, [("declined", None), ("posted", 70_00), ("posted", 100_00)]),
+            (other, [("posted", 35_00), ("posted", 5_00)]),
+        ):
+            page = await client.get(
+                "/v1/admin/transactions",
+                params={"account_id": account["id"]},
+                headers=support.headers,
+            )
+            assert balances(page) == expected
+        # Across the bank, no one account's view: no balance.
+        everyone = await client.get("/v1/admin/transactions", headers=support.headers)
+        assert {item["balance_after"] for item in everyone.json()["items"]} == {None}
+
     async def test_members_cannot_use_staff_views(self, client: httpx.AsyncClient) -> None:
         member = await make_member(client)
         account = await open_account(client, member)

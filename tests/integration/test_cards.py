@@ -478,7 +478,7 @@ class TestHoldsAndCaptures:
 
 
 class TestExpiry:
-    async def test_holds_lapse_after_the_hold_days_and_are_released_on_read(
+    async def test_holds_lapse_after_the_hold_days_and_reads_show_them_released(
         self, client: httpx.AsyncClient, app: FastAPI
     ) -> None:
         member = await make_member(client)
@@ -519,12 +519,18 @@ class TestExpiry:
         assert probe.status_code == 404
         events = [event.event_type for event in await _audit_events(app)]
         assert "card.hold_expired" not in events
-        # The owner's read releases it, and shows the account as released.
+        # The owner's read shows the hold released, and writes nothing either.
         own = await client.get(f"/v1/accounts/{account['id']}", headers=member.headers)
         assert own.status_code == 200
-        assert own.json()["available_balance"] == 100_00
+        assert (own.json()["available_balance"], own.json()["held"]) == (100_00, 0)
+        events = [event.event_type for event in await _audit_events(app)]
+        assert "card.hold_expired" not in events
+        # The write path releases it (here the command the sweeper also runs).
+        assert await cards.expire_all_due(app.state.db, now=start + dt.timedelta(days=8)) == 1
         events = [event.event_type for event in await _audit_events(app)]
         assert events.count("card.hold_expired") == 1
+        again = await client.get(f"/v1/accounts/{account['id']}", headers=member.headers)
+        assert again.json() == own.json()
 
     async def test_a_capture_after_the_hold_lapsed_releases_it_and_is_refused(
         self, client: httpx.AsyncClient, app: FastAPI

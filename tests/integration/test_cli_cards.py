@@ -4,6 +4,8 @@ card holds, against a real database. Synchronous: the CLI runs its own event loo
 from __future__ import annotations
 
 import asyncio
+import gc
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -88,3 +90,21 @@ def test_rotate_key_without_the_old_key_fails_loudly(
     result = runner.invoke(cli, ["cards", "rotate-key"])
     assert result.exit_code == 1
     assert "cannot decrypt card data" in result.output
+
+
+def test_a_command_closes_every_connection_it_opened(runner: CliRunner, database_url: str) -> None:
+    """`holds expire` reads through the read pool and writes through the ledger's writer:
+    both are closed when the command ends, not left for the garbage collector (which
+    warns of an unclosed PostgreSQL connection, at some later moment)."""
+    _card_with_a_hold(database_url)
+    gc.collect()
+    unclosed: list[str] = []
+    previous = sys.unraisablehook
+    sys.unraisablehook = lambda raised: unclosed.append(f"{raised.exc_value}")
+    try:
+        expired = runner.invoke(cli, ["holds", "expire"])
+        gc.collect()
+    finally:
+        sys.unraisablehook = previous
+    assert expired.exit_code == 0, expired.output
+    assert unclosed == []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 
@@ -371,7 +372,33 @@ class TestStaff:
             await api.withdraw(account.id, 1_00)
         with pytest.raises(bank.AccountStatusConflict):
             await other.freeze_account(account.id)
-        assert (await other.unfreeze_account(account.id)).status == "active"
+        asked = await other.unfreeze_account(account.id, reason="Owner verified")
+        assert (asked["kind"], asked["status"]) == ("account_unfreeze", "pending_approval")
+        with pytest.raises(bank.Conflict) as twice:
+            await other.unfreeze_account(account.id)
+        assert twice.value.code == "approval_already_pending"
+        with pytest.raises(bank.Conflict) as own:
+            await other.approve(asked["id"])
+        assert own.value.code == "self_approval"
+        checker_email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
+        async with app.state.db.sessionmaker() as session:
+            await identity.create_user(
+                session, email=checker_email, password=PASSWORD, role=Role.admin
+            )
+        await api.login(checker_email, PASSWORD)
+        assert (await api.approve(asked["id"]))["status"] == "executed"
+        assert (await other.admin_account(account.id)).status == "active"
+        lowered = await other.set_daily_limit(account.id, 5_00, reason="Owner asked")
+        assert not lowered.pending
+        assert lowered.account is not None
+        assert lowered.account.daily_outgoing_limit == 5_00
+        raised = await other.set_daily_limit(account.id, 10**12, reason="Business account")
+        assert raised.pending
+        assert raised.approval is not None
+        assert raised.approval["kind"] == "daily_limit_raise"
+        await api.approve(raised.approval["id"])
+        assert (await other.admin_account(account.id)).daily_outgoing_limit == 10**12
+        await api.login(user.email, PASSWORD)
         events = await other.audit_page(event_type="account.frozen")
         assert [e.target_id for e in events.items] == [account.id]
         holders = await other.admin_holders_page(email=user.email)
@@ -490,3 +517,40 @@ class TestStatements:
         csv = await api.statement_csv(account.id, month["month"])
         assert len(csv.strip().splitlines()) == 3
         assert (await api.statement_pdf(account.id, month["month"])).startswith(b"%PDF")
+
+
+class TestHistoryAndBalanceAt:
+    async def test_balance_at_an_instant_daily_closings_and_history_filters(
+        self, api: AsyncBankingClient, other: AsyncBankingClient
+    ) -> None:
+        await member(api)
+        account = await api.open_account()
+        await api.deposit(account.id, 50_00, description="Salary")
+        await sign_up_as(other, "Alan", "Turing")
+        theirs = await other.open_account()
+        await other.deposit(theirs.id, 40_00)
+        await other.transfer(theirs.id, 15_00, target_account_number=account.number)
+        now = dt.datetime.now(dt.UTC)
+        at_now = await api.balance(account.id, at=now)
+        assert (at_now.balance, at_now.held, at_now.at) == (65_00, 0, now)
+        before = await api.balance(account.id, at=now - dt.timedelta(days=1))
+        assert before.balance == 0
+        with pytest.raises(ValueError, match="time zone"):
+            await api.balance(account.id, at=dt.datetime(2026, 1, 1))
+        with pytest.raises(bank.InvalidRequest) as refused:
+            await api.balance(account.id, at=now + dt.timedelta(days=1))
+        assert refused.value.code == "at_in_future"
+        today = now.date()
+        closings = await api.balance_history(
+            account.id, date_from=today - dt.timedelta(days=1), date_to=today
+        )
+        assert (closings.account_id, closings.currency) == (account.id, "USD")
+        assert closings.items == [
+            bank.BalancePoint(today - dt.timedelta(days=1), 0),
+            bank.BalancePoint(today, 65_00),
+        ]
+        page = await api.transactions_page(account.id, q="turing", min_amount=10_00)
+        assert [(t.amount, t.counterparty_name) for t in page.items] == [(15_00, "Alan Turing")]
+        everything = [t async for t in api.transactions(account.id, limit=1, max_amount=50_00)]
+        assert [t.amount for t in everything] == [15_00, 50_00]
+        assert everything[1].counterparty_name is None

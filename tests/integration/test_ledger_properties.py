@@ -70,6 +70,8 @@ def rules(
         "account_closed": False,
         "account_frozen": False,
         "currency_mismatch": any(account.currency != currency for account in accounts),
+        # The caller's own decline (the new-payee limit): the model's movements name no payee.
+        "new_payee_limit": False,
         "insufficient_funds": source is not None and amount > source.balance,
         "daily_limit_exceeded": source is not None and source.outgoing + amount > DAILY_LIMIT,
         "balance_limit_exceeded": target is not None and target.balance + amount > MAX_BALANCE,

@@ -13,7 +13,7 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from sqlalchemy import insert, select, update
+from sqlalchemy import delete, insert, select, update
 
 from banking.accounts.models import Account
 from banking.core.idempotency import IdempotencyRecord
@@ -244,6 +244,17 @@ async def _plant_clock(app: FastAPI, books: Books) -> tuple[str, str]:
     return "account_clock", books.savings["id"]
 
 
+async def _plant_lost_event(app: FastAPI, books: Books) -> tuple[str, str]:
+    # The transfer committed without its event (what the outbox rules out).
+    from banking.events.models import Event
+
+    await _sql(
+        app,
+        delete(Event).where(Event.subject_id == books.transfer, Event.type == "transfer.posted"),
+    )
+    return "entry_event", books.transfer
+
+
 PLANTS = {
     "posting_time_order": _plant_time_order,
     "month_reconciles": _plant_month,
@@ -253,6 +264,7 @@ PLANTS = {
     "entry_shape (a declined entry with legs)": _plant_declined_legs,
     "idempotency_entry": _plant_idempotency,
     "account_clock": _plant_clock,
+    "entry_event": _plant_lost_event,
 }
 
 

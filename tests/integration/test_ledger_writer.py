@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import threading
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 from fastapi import FastAPI
@@ -15,6 +16,18 @@ from banking.audit.models import AuditEvent
 from banking.core.db import write_transaction
 from banking.ledger.writer import writer_for
 from tests.databases import ON_POSTGRES
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    """The background jobs off: a leading scheduler or dispatcher keeps a pool connection
+    of its own, and these tests count the pool's connections."""
+    return {
+        "hold_sweep_interval_s": 0,
+        "events_dispatch_interval_s": 0,
+        "scheduler_interval_s": 0,
+        "interest_job_interval_s": 0,
+    }
 
 
 class Boom(Exception):

@@ -157,6 +157,8 @@ class MoneyModel(RuleBasedStateMachine):
         # Sessions are checked against real time: log in before the clock is set.
         self.members: list[Member] = [self.run(make_member(self.http)) for _ in range(2)]
         self.admin = self.run(make_staff(self.http, self.app, "admin"))
+        # Lifting a freeze takes a second admin's approval.
+        self.checker = self.run(make_staff(self.http, self.app, "admin"))
         self.now = START
         self.app.state.clock = lambda: self.now
         self.model: dict[str, ModelAccount] = {}
@@ -348,9 +350,17 @@ class MoneyModel(RuleBasedStateMachine):
             "POST", f"/v1/admin/accounts/{account_id}/{action}", member=self.admin
         )
         allowed = (account.status, action) in (("active", "freeze"), ("frozen", "unfreeze"))
-        if allowed:
+        if allowed and not frozen:
+            assert response.status_code == 202, response.text
+            approval_id = response.json()["id"]
+            approved = self.request(
+                "POST", f"/v1/approvals/{approval_id}/approve", member=self.checker
+            )
+            assert approved.json()["status"] == "executed", approved.text
+            account.status = "active"
+        elif allowed:
             assert response.status_code == 200, response.text
-            account.status = "frozen" if frozen else "active"
+            account.status = "frozen"
         else:
             assert response.status_code == 409, response.text
 

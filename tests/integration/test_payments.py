@@ -224,7 +224,12 @@ class TestDeclines:
         unfreeze = await client.post(
             f"/v1/admin/accounts/{account['id']}/unfreeze", headers=admin.headers
         )
-        assert unfreeze.json()["status"] == "active"
+        # Lifting the freeze takes a second admin's approval.
+        checker = await make_staff(client, app, "admin")
+        approved = await client.post(
+            f"/v1/approvals/{unfreeze.json()['id']}/approve", headers=checker.headers
+        )
+        assert approved.json()["status"] == "executed"
         assert (await transfer(client, member, account, 1, target=other)).status_code == 201
         assert await balance_of(client, member, account) == 1_204
 

@@ -96,3 +96,39 @@ class TestSeed:
         days = {entry[0][:10] for entry in first["entries"]}
         assert len(days) > 20
         assert min(days) < (NOW - dt.timedelta(days=28)).date().isoformat()
+
+
+class TestDemoMember:
+    async def test_the_demo_member_has_savings_a_card_and_pays_shops_by_card(
+        self, database_url: str
+    ) -> None:
+        from banking.cards.models import Card
+
+        snapshot_, report = await seed_into(database_url)
+        member = report.member_email
+        kinds = sorted(kind for (email, kind, _), _, _ in snapshot_["balances"] if email == member)
+        assert kinds == ["checking", "savings"]
+        db = Database(make_settings(database_url, db_pool_size=2))
+        try:
+            async with db.sessionmaker() as session:
+                owner = (
+                    await session.execute(select(User.id).where(User.email == member))
+                ).scalar_one()
+                cards = (await session.execute(select(Card))).scalars().all()
+                assert [c.account_id for c in cards] == [
+                    (
+                        await session.execute(
+                            select(Account.id).where(
+                                Account.owner_id == owner, Account.type == "checking"
+                            )
+                        )
+                    ).scalar_one()
+                ]
+        finally:
+            await db.dispose()
+        captures = [e for e in snapshot_["entries"] if e[1] == "card_capture"]
+        assert captures, "the demo member's purchases are card payments"
+        assert all(e[6] == (member, "checking", "USD") for e in captures)
+        shops = {e[4].removeprefix("Card payment: ") for e in captures}
+        assert shops & {"Green Basket", "FreshMart", "Corner Grocery", "Harvest Market",
+                        "Daily Pantry"}  # fmt: skip

@@ -397,8 +397,9 @@ class TestCsv:
                     "description": line["description"],
                     "counterparty": line["counterparty"],
                     "kind": line["kind"],
-                    "amount": str(line["amount"]),
-                    "balance_after": str(line["balance_after"]),
+                    "amount": render.decimal_minor(line["amount"], 2),
+                    "currency": "USD",
+                    "balance_after": render.decimal_minor(line["balance_after"], 2),
                     "entry_id": line["entry_id"],
                 }
         assert any('"' in line["description"] for line in body["lines"])
@@ -438,9 +439,11 @@ class TestPdf:
         first = texts[0]
         assert "Harbour Bank" in first
         assert "Monthly statement" in first
-        assert "Account ********" + history.account["number"][-4:] in first
+        # The holder's own statement shows the full account number.
+        number = history.account["number"]
+        assert f"Account {number[:4]} {number[4:8]} {number[8:]}" in first
         assert "Ada Lovelace" in first
-        assert "Period 1 January 2024 - 31 January 2024" in first
+        assert "Period 1 January 2024 – 31 January 2024" in first
         assert "Times in America/New_York" in first
         for total in ("opening_balance", "total_credits", "total_debits", "closing_balance"):
             assert render.format_minor(body[total], 2) in first, total
@@ -462,6 +465,9 @@ class TestPdf:
         pages, texts = pdf_text(response.content)
         assert "Statement to date" in texts[0]
         assert "as of 2024-03-20 15:30 (UTC)" in texts[0]
+        # The period ends today, not on the 31st.
+        assert "Period 1 March 2024 – 20 March 2024 (to date)" in texts[0]
+        assert "31 March" not in texts[0]
         assert f"Page 1 of {pages}" in texts[0]
 
     async def test_an_empty_month_is_one_page(
@@ -584,3 +590,66 @@ class TestPendingHolds:
         assert [hold["id"] for hold in body["pending_holds"]] == [later.json()["id"]]
         assert body["total_debits"] == 12_34
         assert body["closing_balance"] == 100_00 - 12_34
+
+
+class TestUnicodeStatement:
+    @pytest.mark.parametrize("settings_overrides", [NEW_YORK], indirect=True)
+    async def test_names_and_addresses_in_any_script_print_as_written(
+        self, client: httpx.AsyncClient, app: FastAPI, tmp_path: Path
+    ) -> None:
+        owner = await make_member(client, first_name="Łukasz", last_name="Żółć-Wiśniewski")
+        address = {"line1": "ul. Świętokrzyska 12", "city": "Warszawa",
+                   "postal_code": "00-916", "country": "PL"}  # fmt: skip
+        patched = await client.patch(
+            "/v1/account-holders/me", json={"address": address}, headers=owner.headers
+        )
+        assert patched.status_code == 200, patched.text
+        account = await open_account(client, owner, balance_minor=500_00)
+        friend = await make_member(client, first_name="Αλέξανδρος", last_name="Παπαδόπουλος")
+        target = await open_account(client, friend)
+        sent = await client.post(
+            "/v1/transfers",
+            json={"source_account_id": account["id"], "target_account_number": target["number"],
+                  "amount": 12_34, "description": "Обед в кафе «Ёлка»"},
+            headers={**owner.headers, "Idempotency-Key": str(uuid.uuid4())},
+        )  # fmt: skip
+        assert sent.status_code == 201, sent.text
+        month = dt.datetime.now(ZoneInfo("America/New_York")).strftime("%Y-%m")
+        response = await statement(client, owner, account, month, format="pdf")
+        assert response.status_code == 200, response.text
+        _, texts = pdf_text(response.content)
+        text = texts[0]
+        number = account["number"]
+        for expected in (
+            "Łukasz Żółć-Wiśniewski",
+            "ul. Świętokrzyska 12",
+            "00-916 Warszawa",
+            "Harbour Bank",
+            "1 Harbour Street",
+            "support@example.com",
+            "Обед в кафе «Ёлка»",
+            f"{number[:4]} {number[4:8]} {number[8:]}",
+            "(to date)",
+            "-12.34",
+            "487.66",
+        ):
+            assert expected in text, expected
+        # The same text through poppler, as a reader's PDF viewer would extract it.
+        if shutil.which("pdftotext"):
+            source = tmp_path / "statement.pdf"
+            source.write_bytes(response.content)
+            extracted = subprocess.run(
+                ["pdftotext", "-layout", str(source), "-"],
+                check=True, capture_output=True, text=True, timeout=60,
+            ).stdout  # fmt: skip
+            assert "Łukasz Żółć-Wiśniewski" in extracted
+            assert "Обед в кафе «Ёлка»" in extracted
+        elif os.environ.get("CI") == "true":
+            pytest.fail("pdftotext is missing: install poppler-utils (.ci/install-browser)")
+
+    def test_csv_amounts_follow_the_currency_exponent(self) -> None:
+        assert render.decimal_minor(-1250, 2) == "-12.50"
+        assert render.decimal_minor(5, 2) == "0.05"
+        assert render.decimal_minor(1250, 0) == "1250"
+        assert render.decimal_minor(1001, 3) == "1.001"
+        assert render.decimal_minor(123456789, 2) == "1234567.89"

@@ -26,6 +26,7 @@ from tests.support.openapi_examples import ExampleBuilder
 PUBLIC = {
     ("GET", "/v1/health/live"): "liveness probe for orchestrators",
     ("GET", "/v1/health/ready"): "readiness probe for load balancers",
+    ("GET", "/v1/meta"): "the bank's name, shown in the web UI before anyone logs in",
     ("POST", "/v1/auth/signup"): "creating an account needs no prior credentials",
     ("POST", "/v1/auth/login"): "the credentials are in the body",
     ("POST", "/v1/auth/refresh"): "the refresh token in the body is the credential",
@@ -70,6 +71,107 @@ async def _card_authorization(client: httpx.AsyncClient, owner: Member) -> str:
     return await approved(client, card, 1_00)
 
 
+async def _own_payee(client: httpx.AsyncClient, owner: Member) -> str:
+    payee_owner = await make_member(client)
+    account = await open_account(client, payee_owner)
+    response = await client.post(
+        "/v1/payees",
+        json={"name": "Payee", "account_number": account["number"]},
+        headers=owner.headers,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def _eventually(client: httpx.AsyncClient, owner: Member, path: str, what: str) -> str:
+    """The first item's id of a list that fills in the background (the events dispatcher)."""
+    import asyncio
+
+    for _ in range(400):
+        response = await client.get(path, headers=owner.headers)
+        items = response.json().get("items", [])
+        if items:
+            return str(items[0]["id"])
+        await asyncio.sleep(0.025)
+    pytest.fail(f"no {what} appeared at {path}")
+
+
+async def _own_event(client: httpx.AsyncClient, owner: Member) -> str:
+    await open_account(client, owner)
+    return await _eventually(client, owner, "/v1/events", "event")
+
+
+async def _own_endpoint(client: httpx.AsyncClient, owner: Member) -> str:
+    # Port 9 (discard) on loopback: deliveries fail at once, never leave the machine.
+    response = await client.post(
+        "/v1/webhook-endpoints", json={"url": "http://127.0.0.1:9/hooks"}, headers=owner.headers
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def _own_schedule(client: httpx.AsyncClient, owner: Member) -> str:
+    source = await open_account(client, owner, balance_minor=10_00)
+    target = await open_account(client, owner)
+    first = dt.datetime.now(dt.UTC) + dt.timedelta(hours=1)
+    response = await client.post(
+        "/v1/scheduled-transfers",
+        json={
+            "source_account_id": source["id"],
+            "target_account_id": target["id"],
+            "amount": 1_00,
+            "first_run_at": first.isoformat(),
+            "frequency": "monthly",
+        },
+        headers=owner.headers,
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def _own_entry(client: httpx.AsyncClient, owner: Member) -> str:
+    """A posted journal entry on the owner's account (its opening deposit)."""
+    account = await open_account(client, owner, balance_minor=10_00)
+    response = await client.get(f"/v1/accounts/{account['id']}/transactions", headers=owner.headers)
+    return str(response.json()["items"][0]["id"])
+
+
+async def _own_approval(client: httpx.AsyncClient, owner: Member) -> str:
+    """A pending approval of the owner's: a transfer above the default threshold."""
+    from tests.factories import keyed
+
+    source = await open_account(client, owner, balance_minor=20_000_000)
+    target = await open_account(client, owner)
+    response = await client.post(
+        "/v1/transfers",
+        json={
+            "source_account_id": source["id"],
+            "target_account_id": target["id"],
+            "amount": 10_000_001,
+        },
+        headers=keyed(owner.headers),
+    )
+    assert response.status_code == 202, response.text
+    return str(response.json()["id"])
+
+
+_ENDPOINTS: dict[str, str] = {}
+
+
+async def _matrix_endpoint(client: httpx.AsyncClient, owner: Member) -> str:
+    if owner.user_id not in _ENDPOINTS:
+        _ENDPOINTS[owner.user_id] = await _own_endpoint(client, owner)
+    return _ENDPOINTS[owner.user_id]
+
+
+async def _own_delivery(client: httpx.AsyncClient, owner: Member) -> str:
+    endpoint_id = await _matrix_endpoint(client, owner)
+    await open_account(client, owner)
+    return await _eventually(
+        client, owner, f"/v1/webhook-endpoints/{endpoint_id}/deliveries", "delivery"
+    )
+
+
 # Path parameter name → how to get a value for a resource that belongs to `owner`.
 RESOURCE_FACTORIES: dict[str, Factory] = {
     "session_id": _own_session,
@@ -78,6 +180,13 @@ RESOURCE_FACTORIES: dict[str, Factory] = {
     "month": _current_month,
     "card_id": _own_card,
     "authorization_id": _card_authorization,
+    "payee_id": _own_payee,
+    "schedule_id": _own_schedule,
+    "entry_id": _own_entry,
+    "approval_id": _own_approval,
+    "event_id": _own_event,
+    "endpoint_id": _matrix_endpoint,
+    "delivery_id": _own_delivery,
 }
 
 
@@ -172,7 +281,10 @@ async def test_authorization_matrix(client: httpx.AsyncClient, app: FastAPI) -> 
             )
 
     # Calls that end the owner's own session go last, so every other control still runs.
-    ordered = sorted(operations(app), key=lambda op: op[1] in _SESSION_ENDING_PATHS)
+    ordered = sorted(
+        operations(app),
+        key=lambda op: (op[1] in _SESSION_ENDING_PATHS, (op[0], op[1]) in _RESOURCE_ENDING),
+    )
     for method, template, operation in ordered:
         if (method, template) in PUBLIC:
             continue
@@ -207,3 +319,11 @@ async def test_authorization_matrix(client: httpx.AsyncClient, app: FastAPI) -> 
 
 
 _SESSION_ENDING_PATHS = {"/v1/auth/logout", "/v1/auth/logout-all", "/v1/auth/password"}
+# Calls that delete a resource other calls name: after them.
+_RESOURCE_ENDING = {("DELETE", "/v1/webhook-endpoints/{endpoint_id}")}
+
+
+@pytest.fixture
+def settings_overrides() -> dict[str, Any]:
+    # The owner's webhook endpoint points at loopback (see `_own_endpoint`).
+    return {"webhook_allow_private": True}

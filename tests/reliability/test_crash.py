@@ -25,6 +25,7 @@ named) and none otherwise, and `banking ledger verify` and `banking audit verify
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import signal
 import subprocess
@@ -352,6 +353,13 @@ def _sqlite_journal_mode(database_url: str) -> str:
     return "wal" if header[18:20] == b"\x02\x02" else f"legacy({header[18]},{header[19]})"
 
 
+# Killing the server under 16 open keep-alive connections can leave the client's
+# connection pool (httpx over asyncio) a socket it drops without closing, in a reference
+# cycle. That is the client's housekeeping, not the server's behaviour under test: every
+# money invariant below is asserted regardless. The test collects that garbage itself
+# before it ends, so the collector reports it here, under this filter, and not against
+# whichever test runs when it next passes (CI once failed both fuzz tests for it).
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
 def test_money_survives_repeated_sigkill_exactly_once(database_url: str, tmp_path: Path) -> None:
     workers = 2 if ON_POSTGRES else 1
     server = Server(
@@ -362,6 +370,7 @@ def test_money_survives_repeated_sigkill_exactly_once(database_url: str, tmp_pat
         history, members, downtimes, total_after = asyncio.run(_run(server))
     finally:
         server.stop()
+        gc.collect()
     logs = server.logs()
 
     assert len(downtimes) == KILLS

@@ -49,7 +49,8 @@ def _json_cursor(value: Any) -> str:
 
 
 class Bank:
-    """A member with an account, a card and a card payment, and an admin."""
+    """A member with an account, a card and a card payment, a webhook endpoint, and an
+    admin."""
 
     def __init__(self, http: httpx.Client, database_url: str) -> None:
         self.http = http
@@ -74,6 +75,14 @@ class Bank:
             headers={**NETWORK, "Idempotency-Key": uuid.uuid4().hex},
         )
         assert paid.status_code == 201, paid.text
+        # Nothing listens on port 9: deliveries to it fail at once, on this machine.
+        endpoint = http.post(
+            "/v1/webhook-endpoints",
+            json={"url": "http://127.0.0.1:9/hooks"},
+            headers=self.member,
+        )
+        assert endpoint.status_code == 201, endpoint.text
+        self.endpoint_id = endpoint.json()["id"]
         admin_email = self._signup()
         asyncio.run(self._promote(database_url, admin_email))
         self.admin = self._login(admin_email)
@@ -111,7 +120,11 @@ class Bank:
             await db.dispose()
 
     def url(self, path: str) -> str:
-        return path.replace("{account_id}", self.account_id).replace("{card_id}", self.card_id)
+        return (
+            path.replace("{account_id}", self.account_id)
+            .replace("{card_id}", self.card_id)
+            .replace("{endpoint_id}", self.endpoint_id)
+        )
 
     def headers(self, path: str) -> dict[str, str]:
         return self.admin if path.startswith("/v1/admin/") else self.member
@@ -135,7 +148,7 @@ def bank(
     log_path: Path = tmp_path_factory.mktemp("cursor-fuzz") / "server.log"
     try:
         with (
-            Server(url, log_path=log_path) as server,
+            Server(url, log_path=log_path, WEBHOOK_ALLOW_PRIVATE="true") as server,
             httpx.Client(base_url=server.base_url, timeout=30) as http,
         ):
             yield Bank(http, url), _paginated_paths(http)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from enum import StrEnum
 
 from sqlalchemy import (
@@ -48,7 +49,7 @@ class Account(Base):
     # Internal accounts have no number: nobody can name them in a transfer.
     number: Mapped[str | None] = mapped_column(String(12), unique=True, default=None)
     owner_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("user.id", ondelete="RESTRICT"), default=None
+        Uuid, ForeignKey("user.id", ondelete="RESTRICT"), default=None
     )
     is_internal: Mapped[bool] = mapped_column(Boolean, default=False)
     # For internal accounts, what they settle (e.g. "cash"); None for customer accounts.
@@ -76,3 +77,13 @@ class Account(Base):
         CheckConstraint("held_minor >= 0", name="held_not_negative"),
         CheckConstraint("is_internal OR balance_minor >= 0", name="customer_balance_not_negative"),
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRef:
+    """What a money request needs to know about an account, read on the ledger's connection."""
+
+    id: uuid.UUID
+    owner_id: uuid.UUID | None
+    number: str | None
+    currency: str

@@ -45,3 +45,13 @@ def mask(number: str | None) -> str | None:
     if number is None:
         return None
     return "*" * (len(number) - 4) + number[-4:]
+
+
+def mask_name(first_name: str | None, last_name: str | None) -> str:
+    """A holder's name as someone who only knows the account number may see it: the
+    initials (`G*** H***`), as the payee lookup shows it."""
+
+    def initial(name: str | None) -> str:
+        return name[:1] + "***" if name else "***"
+
+    return f"{initial(first_name)} {initial(last_name)}"

@@ -2,14 +2,14 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, Field, StringConstraints
 
 from banking.accounts import numbers
 from banking.accounts.models import Account
+from banking.core.currencies import DEFAULT_CURRENCY, SUPPORTED_CURRENCIES
 from banking.core.schemas import NoControl, OutSchema, Schema
-from banking.ledger.currencies import DEFAULT_CURRENCY, SUPPORTED_CURRENCIES
 
 Nickname = Annotated[
     str,
@@ -90,6 +90,21 @@ class BalanceOut(OutSchema):
     consistent: bool | None = Field(
         default=None, description="With ?verify=true: cached balance equals both recomputations."
     )
+    at: dt.datetime | None = Field(
+        default=None,
+        description="With ?at=: the instant the balance, held and available amounts are of.",
+    )
+
+
+class BalancePoint(OutSchema):
+    date: dt.date = Field(description="A day in the bank's time zone (BANK_TIMEZONE).")
+    balance: int = Field(description="The balance at the end of that day (today: so far).")
+
+
+class BalanceHistoryOut(OutSchema):
+    account_id: uuid.UUID
+    currency: str
+    items: list[BalancePoint]
 
 
 class BalancesItem(OutSchema):
@@ -115,7 +130,7 @@ class LookupOut(OutSchema):
     holder_name: str = Field(description="Masked, e.g. 'A*** L***'.")
 
 
-def account_out(account: Account, *, default_daily_limit_minor: int) -> AccountOut:
+def account_out(account: Account | Any, *, default_daily_limit_minor: int) -> AccountOut:
     assert account.number is not None, "customer accounts always have a number"
     return AccountOut(
         id=account.id,

@@ -1,10 +1,12 @@
-"""Accounts: opening, naming, closing, freezing, and reading balances.
+"""Accounts: opening, naming, freezing, daily limits and the account lookup.
 
 Guarantees: a member sees and names only their own accounts (anything else is 404);
-account numbers are unique, random and carry a Luhn check digit; `closed` is final and
-only reachable at zero balance with no open holds, checked under the account's lock so no
-movement can slip in between; `frozen` is set and lifted by admins only. Balances are
-never written here (only `banking.ledger` writes them).
+account numbers are unique, random and carry a Luhn check digit; `frozen` is set by admins
+only and lifted only when a second admin approves (`banking.approvals`, kind
+`account_unfreeze`); a daily outgoing limit above the bank's default is likewise set only
+on a second admin's approval. Balances are never written here (only `banking.ledger`
+writes them). Closing an account and the reads that show what it holds depend on the
+ledger's lapsed card holds rule: they live in `banking.ledger.accounts`.
 """
 
 from __future__ import annotations
@@ -15,38 +17,64 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 from sqlalchemy import (
-    String,
     Table,
-    Uuid,
-    and_,
     bindparam,
-    column,
-    exists,
     select,
-    table,
-    true,
     update,
 )
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql import Select
 
 from banking.accounts import numbers
 from banking.accounts.models import Account, AccountStatus
+from banking.accounts.models import AccountRef as AccountRef
 from banking.accounts.schemas import AccountOpenIn
 from banking.audit import service as audit
-from banking.core.db import UTCDateTime, database_of, utcnow, write_transaction
+from banking.core import reads
+from banking.core.db import database_of, write_transaction
 from banking.core.deps import ClientInfo
 from banking.core.errors import Conflict, NotFound
-from banking.core.prepared import Prepared
-from banking.core.security import AccessClaims
+from banking.events import outbox
 from banking.holders.models import AccountHolder
-from banking.identity import service as identity
 from banking.identity.service import Principal
 from banking.ledger.writer import writer_for
 
 ACCOUNT = cast(Table, Account.__table__)
+_HOLDER = cast(Table, AccountHolder.__table__)
+
+
+def account_event_data(account: Any) -> dict[str, Any]:
+    """An account as events show it (docs/events.md), shaped like `AccountOut`."""
+    return {
+        "id": account.id,
+        "number": account.number,
+        "type": account.type,
+        "currency": account.currency,
+        "status": account.status,
+        "nickname": account.nickname,
+        "balance": account.balance_minor,
+        "available_balance": account.balance_minor - account.held_minor,
+        "held": account.held_minor,
+        "created_at": account.created_at,
+        "closed_at": account.closed_at,
+    }
+
+
+def account_event_sync(connection: Connection, event_type: str, account_id: uuid.UUID) -> None:
+    """Emit `event_type` (`account.*`) with the account as it now is."""
+    account = connection.execute(select(ACCOUNT).where(ACCOUNT.c.id == account_id)).one()
+    outbox.emit_sync(
+        connection,
+        type=event_type,
+        owner_id=account.owner_id,
+        subject_type="account",
+        subject_id=account.id,
+        account_id=account.id,
+        data=account_event_data(account),
+    )
+
+
 NUMBER_ATTEMPTS = 8
 
 
@@ -90,6 +118,15 @@ async def open_account(
                     target_id=account.id,
                     client=client,
                     details={"type": request.type, "currency": request.currency},
+                )
+                await outbox.emit(
+                    session,
+                    type="account.opened",
+                    owner_id=account.owner_id,
+                    subject_type="account",
+                    subject_id=account.id,
+                    account_id=account.id,
+                    data=account_event_data(account),
                 )
         except IntegrityError:
             # A number collision (1 in 10^11 per open account): draw another.
@@ -172,215 +209,39 @@ class HolderView:
     holder_name: str
 
 
-def _mask_name(name: str) -> str:
-    return name[:1] + "***" if name else "***"
+_LOOKUP = (
+    select(ACCOUNT.c.number, ACCOUNT.c.currency, _HOLDER.c.first_name, _HOLDER.c.last_name)
+    .select_from(ACCOUNT.outerjoin(_HOLDER, _HOLDER.c.user_id == ACCOUNT.c.owner_id))
+    .where(
+        ACCOUNT.c.number == bindparam("number"),
+        ACCOUNT.c.is_internal.is_(False),
+        ACCOUNT.c.status != AccountStatus.closed.value,
+    )
+)
 
 
-async def lookup(session: AsyncSession, *, number: str) -> HolderView:
+def lookup_sync(connection: Connection, *, number: str) -> HolderView:
     """What a sender needs to confirm a payee: masked name and currency, active only."""
-    row = (
-        await session.execute(
-            select(
-                Account.number, Account.currency, AccountHolder.first_name, AccountHolder.last_name
-            )
-            .join(AccountHolder, AccountHolder.user_id == Account.owner_id, isouter=True)
-            .where(
-                Account.number == number,
-                Account.is_internal.is_(False),
-                Account.status != AccountStatus.closed.value,
-            )
-        )
-    ).first()
+    row = reads.first(connection, _LOOKUP, {"number": number})
     if row is None or row.number is None:
         raise NotFound("No open account has this number.")
-    name = f"{_mask_name(row.first_name or '')} {_mask_name(row.last_name or '')}"
+    name = numbers.mask_name(row.first_name, row.last_name)
     return HolderView(number=row.number, currency=row.currency, holder_name=name)
 
 
-@dataclass(frozen=True, slots=True)
-class AccountRef:
-    """What a money request needs to know about an account, read on the ledger's connection."""
-
-    id: uuid.UUID
-    owner_id: uuid.UUID | None
-    number: str | None
-    currency: str
-
-
-# Card holds, named without importing cards/ (which builds on this module).
-_HOLD = table(
-    "card_authorization",
-    column("account_id", Uuid()),
-    column("status", String()),
-    column("expires_at", UTCDateTime()),
-)
-_HOLDS_DUE = (
-    exists()
-    .where(
-        _HOLD.c.account_id == ACCOUNT.c.id,
-        _HOLD.c.status == "approved",
-        _HOLD.c.expires_at <= bindparam("now", type_=UTCDateTime()),
-    )
-    .label("holds_due")
+_CUSTOMER = ACCOUNT.c.is_internal.is_(False)
+_OWNS = select(ACCOUNT.c.id).where(
+    ACCOUNT.c.id == bindparam("account_id"), ACCOUNT.c.owner_id == bindparam("owner_id"), _CUSTOMER
 )
 
 
-def _session_with_accounts(*columns: Any, on: Any = true()) -> Select[Any]:
-    """The session check's columns, then `columns` of the session user's accounts that
-    match `on`: an outer join, so the session row comes back even with no account."""
-    return (
-        select(*identity.SESSION_STATE, *columns)
-        .select_from(
-            identity.SESSION_FROM.outerjoin(
-                ACCOUNT,
-                and_(
-                    ACCOUNT.c.owner_id == identity.SESSION_STATE_OWNER,
-                    ACCOUNT.c.is_internal.is_(False),
-                    on,
-                ),
-            )
-        )
-        .where(*identity.SESSION_WHERE)
-    )
-
-
-_OWNED_BALANCE = _session_with_accounts(
-    ACCOUNT.c.id,
-    ACCOUNT.c.currency,
-    ACCOUNT.c.balance_minor,
-    ACCOUNT.c.held_minor,
-    _HOLDS_DUE,
-    on=ACCOUNT.c.id == bindparam("account_id"),
-)
-
-
-# Every account of the session's user, with the session check, in one statement: one
-# snapshot (a single statement sees one state of the database on both engines).
-_OWNED_BALANCES = _session_with_accounts(
-    ACCOUNT.c.id,
-    ACCOUNT.c.number,
-    ACCOUNT.c.type,
-    ACCOUNT.c.status,
-    ACCOUNT.c.currency,
-    ACCOUNT.c.balance_minor,
-    ACCOUNT.c.held_minor,
-    _HOLDS_DUE,
-).order_by(ACCOUNT.c.created_at, ACCOUNT.c.id)
-_PREPARED_OWNED_BALANCES = Prepared(_OWNED_BALANCES)
-
-
-@dataclass(frozen=True, slots=True)
-class BalancesRow:
-    account_id: uuid.UUID
-    number: str
-    type: str
-    status: str
-    currency: str
-    balance_minor: int
-    held_minor: int
-
-
-@dataclass(frozen=True, slots=True)
-class BalancesView:
-    principal: Principal
-    rows: list[BalancesRow]
-    holds_due: bool
-
-
-def owned_balances_sync(
-    connection: Connection, claims: AccessClaims, *, now: dt.datetime
-) -> BalancesView:
-    """The session check and all the caller's balances in one statement (401 when the
-    session is no longer good); `holds_due` says whether a card hold has lapsed."""
-    params = {**identity.session_params(claims), "now": now}
-    rows = _PREPARED_OWNED_BALANCES.all(connection, params)
-    principal = identity.session_checked(claims, rows[0] if rows else None, now=now)
-    # Columns: the session state (3), then id, number, type, status, currency, balance,
-    # held, holds_due.
-    accounts = [
-        BalancesRow(row[3], row[4] or "", row[5], row[6], row[7], row[8], row[9])
-        for row in rows
-        if row[3] is not None
-    ]
-    return BalancesView(principal, accounts, any(bool(row[10]) for row in rows))
-
-
-# The hottest read: straight on the DBAPI cursor (see core/prepared.py).
-_PREPARED_OWNED_BALANCE = Prepared(_OWNED_BALANCE)
-
-
-@dataclass(frozen=True, slots=True)
-class BalanceView:
-    account_id: uuid.UUID
-    currency: str
-    balance_minor: int
-    held_minor: int
-    holds_due: bool
-
-
-def owned_balance_sync(
-    connection: Connection,
-    claims: AccessClaims,
-    *,
-    account_id: uuid.UUID,
-    now: dt.datetime,
-) -> BalanceView:
-    """The session check and the caller's account balance in one statement: 401 when the
-    session is no longer good, then 404 for an account that is not the caller's."""
-    params = {**identity.session_params(claims), "account_id": account_id, "now": now}
-    row = _PREPARED_OWNED_BALANCE.first(connection, params)
-    identity.session_checked(claims, row, now=now)
-    assert row is not None
-    # Columns: the session state (3), then id, currency, balance, held, holds_due.
-    if row[3] is None:
-        raise NotFound("No such account.")
-    return BalanceView(row[3], row[4], row[5], row[6], bool(row[7]))
-
-
-def _close_sync(
-    connection: Connection,
-    *,
-    account_id: uuid.UUID,
-    actor_id: uuid.UUID,
-    client: ClientInfo,
+def check_owned_sync(
+    connection: Connection, principal: Principal, *, account_id: uuid.UUID
 ) -> None:
-    row = connection.execute(
-        select(ACCOUNT.c.status, ACCOUNT.c.balance_minor, ACCOUNT.c.held_minor)
-        .where(ACCOUNT.c.id == account_id)
-        .with_for_update()
-    ).one()
-    if row.status == AccountStatus.closed.value:
-        raise AccountAlreadyClosed()
-    if row.balance_minor != 0 or row.held_minor != 0:
-        raise AccountNotEmpty()
-    now = utcnow()
-    connection.execute(
-        update(ACCOUNT)
-        .where(ACCOUNT.c.id == account_id)
-        .values(status=AccountStatus.closed.value, closed_at=now)
-    )
-    audit.record_sync(
-        connection,
-        event_type="account.closed",
-        actor_id=actor_id,
-        target_type="account",
-        target_id=account_id,
-        client=client,
-        occurred_at=now,
-    )
-
-
-async def close_account(
-    session: AsyncSession, *, principal: Principal, account_id: uuid.UUID, client: ClientInfo
-) -> Account:
-    await get_owned(session, principal=principal, account_id=account_id)
-    await session.rollback()
-    await writer_for(database_of(session)).run(
-        lambda connection: _close_sync(
-            connection, account_id=account_id, actor_id=principal.user_id, client=client
-        )
-    )
-    return await get_owned(session, principal=principal, account_id=account_id)
+    """404 unless the account is the caller's."""
+    params = {"account_id": account_id, "owner_id": principal.user_id}
+    if reads.first(connection, _OWNS, params) is None:
+        raise NotFound("No such account.")
 
 
 def _set_status_sync(
@@ -392,6 +253,7 @@ def _set_status_sync(
     actor_id: uuid.UUID,
     reason: str | None,
     client: ClientInfo,
+    details: dict[str, Any] | None = None,
 ) -> None:
     changed = connection.execute(
         update(ACCOUNT)
@@ -415,7 +277,12 @@ def _set_status_sync(
         target_type="account",
         target_id=account_id,
         client=client,
-        details={"reason": reason} if reason else None,
+        details={**({"reason": reason} if reason else {}), **(details or {})} or None,
+    )
+    account_event_sync(
+        connection,
+        "account.frozen" if to_status is AccountStatus.frozen else "account.unfrozen",
+        account_id,
     )
 
 
@@ -426,22 +293,17 @@ async def freeze(
     account_id: uuid.UUID,
     reason: str | None,
     client: ClientInfo,
-    unfreeze: bool = False,
 ) -> Account:
-    """Freeze (no debits, credits allowed) or lift a freeze. Admins only (checked by the route)."""
+    """Freeze an active account: no debits, credits allowed. Admins only (checked by the
+    route). Lifting it takes a second admin: `banking.approvals` calls `unfreeze_sync`."""
     await get_any(session, account_id=account_id)
     await session.rollback()
-    from_status, to_status = (
-        (AccountStatus.frozen, AccountStatus.active)
-        if unfreeze
-        else (AccountStatus.active, AccountStatus.frozen)
-    )
     await writer_for(database_of(session)).run(
         lambda connection: _set_status_sync(
             connection,
             account_id=account_id,
-            from_status=from_status,
-            to_status=to_status,
+            from_status=AccountStatus.active,
+            to_status=AccountStatus.frozen,
             actor_id=principal.user_id,
             reason=reason,
             client=client,
@@ -449,3 +311,77 @@ async def freeze(
     )
     session.expunge_all()
     return await get_any(session, account_id=account_id)
+
+
+def unfreeze_sync(
+    connection: Connection,
+    *,
+    account_id: uuid.UUID,
+    checker_id: uuid.UUID,
+    maker_id: uuid.UUID,
+    approval_id: uuid.UUID,
+    reason: str | None,
+    client: ClientInfo,
+) -> None:
+    """Lift a freeze, as an approved `account_unfreeze` does it (in the approval's
+    transaction): audited with both people. Raises `AccountStatusConflict` when the account
+    is not frozen."""
+    _set_status_sync(
+        connection,
+        account_id=account_id,
+        from_status=AccountStatus.frozen,
+        to_status=AccountStatus.active,
+        actor_id=checker_id,
+        reason=reason,
+        client=client,
+        details={"maker_id": maker_id, "checker_id": checker_id, "approval_id": approval_id},
+    )
+
+
+def set_daily_limit_sync(
+    connection: Connection,
+    *,
+    account_id: uuid.UUID,
+    limit_minor: int | None,
+    default_limit_minor: int,
+    actor_id: uuid.UUID,
+    reason: str | None,
+    client: ClientInfo,
+    now: dt.datetime,
+    details: dict[str, Any] | None = None,
+) -> None:
+    """Set (None: return to the bank's default) an account's daily outgoing limit, with
+    its audit row and `account.limit_changed` event. The caller decides whether it needs a
+    second person (`banking.approvals`)."""
+    connection.execute(
+        update(ACCOUNT)
+        .where(ACCOUNT.c.id == account_id)
+        .values(daily_outgoing_limit_minor=limit_minor)
+    )
+    audit.record_sync(
+        connection,
+        event_type="account.limit_changed",
+        actor_id=actor_id,
+        target_type="account",
+        target_id=account_id,
+        client=client,
+        occurred_at=now,
+        details={
+            "daily_outgoing_limit_minor": limit_minor,
+            **({"reason": reason} if reason else {}),
+            **(details or {}),
+        },
+    )
+    account = connection.execute(select(ACCOUNT).where(ACCOUNT.c.id == account_id)).one()
+    outbox.emit_sync(
+        connection,
+        type="account.limit_changed",
+        owner_id=account.owner_id,
+        subject_type="account",
+        subject_id=account.id,
+        account_id=account.id,
+        data={
+            **account_event_data(account),
+            "daily_outgoing_limit": account.daily_outgoing_limit_minor or default_limit_minor,
+        },
+    )

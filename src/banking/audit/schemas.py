@@ -5,7 +5,7 @@ import json
 import uuid
 from typing import Any
 
-from pydantic import field_validator
+from pydantic import Field, field_validator
 
 from banking.core.schemas import OutSchema, Page
 
@@ -14,6 +14,9 @@ class AuditEventOut(OutSchema):
     id: int
     occurred_at: dt.datetime
     actor_id: uuid.UUID | None
+    actor_email: str | None = Field(
+        default=None, description="The email of the user who acted (null for the system)."
+    )
     event_type: str
     target_type: str | None
     target_id: str | None

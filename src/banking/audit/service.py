@@ -436,20 +436,19 @@ class ChainBroken(RuntimeError):
         self.report = report
 
 
-async def list_events(
-    session: AsyncSession,
+def list_events_sync(
+    connection: Connection,
     *,
     page: PageRequest,
     user_id: uuid.UUID | None = None,
     event_type: str | None = None,
     since: dt.datetime | None = None,
     until: dt.datetime | None = None,
-    reader_id: uuid.UUID | None = None,
-    client: ClientInfo | None = None,
-) -> tuple[list[AuditEvent], str | None]:
-    """Rows newest first, filtered; the read itself is recorded when `reader_id` is given."""
+) -> tuple[list[Any], str | None]:
+    """Rows newest first, filtered (rows with the `AuditEvent` attribute names); the
+    route records the read itself (`record_alone`)."""
     after = page.after(cursor_int)
-    statement = select(AuditEvent)
+    statement = select(*cast(Table, AuditEvent.__table__).c)
     if user_id is not None:
         statement = statement.where(
             or_(
@@ -468,15 +467,5 @@ async def list_events(
         .order_by(AuditEvent.id.desc())
         .limit(page.limit + 1)
     )
-    rows = list((await session.execute(statement)).scalars())
-    items, next_cursor = page.slice(rows, key=lambda row: (row.id,))
-    if reader_id is not None:
-        await record_alone(
-            session,
-            event_type="staff.read",
-            actor_id=reader_id,
-            target_type="audit_log",
-            client=client,
-            details={"rows": len(items)},
-        )
-    return items, next_cursor
+    rows = list(connection.execute(statement))
+    return page.slice(rows, key=lambda row: (row.id,))

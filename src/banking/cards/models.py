@@ -12,10 +12,32 @@ import datetime as dt
 import uuid
 from enum import StrEnum
 
-from sqlalchemy import BigInteger, Boolean, ForeignKey, Index, LargeBinary, SmallInteger, String
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Uuid,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from banking.core.db import Base, UTCDateTime, new_id, utcnow
+
+# Card holds are a ledger concept: the ledger owns their table (ledger/models.py) and
+# releases lapsed ones; the names stay importable from here for the cards domain.
+from banking.ledger.models import AuthorizationStatus, CardAuthorization
+
+__all__ = [
+    "AuthorizationStatus",
+    "Card",
+    "CardAuthorization",
+    "CardStatus",
+    "CardType",
+    "FrozenReason",
+]
 
 
 class CardType(StrEnum):
@@ -41,22 +63,14 @@ class FrozenReason(StrEnum):
     can unfreeze it (which also resets the count)."""
 
 
-class AuthorizationStatus(StrEnum):
-    approved = "approved"
-    """The amount is held on the account until captured, voided or expired."""
-    declined = "declined"
-    captured = "captured"
-    voided = "voided"
-    expired = "expired"
-    """The hold ran past CARD_HOLD_DAYS without a capture and was released."""
-
-
 class Card(Base):
     __tablename__ = "card"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    account_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("account.id", ondelete="RESTRICT"))
-    owner_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("user.id", ondelete="RESTRICT"))
+    account_id: Mapped[uuid.UUID] = mapped_column(
+        Uuid, ForeignKey("account.id", ondelete="RESTRICT")
+    )
+    owner_id: Mapped[uuid.UUID] = mapped_column(Uuid, ForeignKey("user.id", ondelete="RESTRICT"))
     type: Mapped[str] = mapped_column(String(16))
     status: Mapped[str] = mapped_column(String(16), default=CardStatus.active.value)
     # An admin's freeze can only be lifted by an admin.
@@ -89,35 +103,4 @@ class Card(Base):
     __table_args__ = (
         Index("ix_card_owner_id_created_at", "owner_id", "created_at"),
         Index("ix_card_account_id", "account_id"),
-    )
-
-
-class CardAuthorization(Base):
-    __tablename__ = "card_authorization"
-
-    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=new_id)
-    # None when the card number matched no card (the attempt is still recorded).
-    card_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("card.id"), default=None)
-    account_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("account.id"), default=None)
-    status: Mapped[str] = mapped_column(String(16))
-    decline_reason: Mapped[str | None] = mapped_column(String(64), default=None)
-    amount_minor: Mapped[int] = mapped_column(BigInteger)
-    currency: Mapped[str] = mapped_column(String(3))
-    captured_minor: Mapped[int] = mapped_column(BigInteger, default=0)
-    merchant_name: Mapped[str] = mapped_column(String(100))
-    merchant_category: Mapped[str] = mapped_column(String(4))
-    capture_entry_id: Mapped[uuid.UUID | None] = mapped_column(
-        ForeignKey("journal_entry.id"), default=None
-    )
-    idempotency_key: Mapped[str | None] = mapped_column(String(255), default=None)
-    created_at: Mapped[dt.datetime] = mapped_column(UTCDateTime, default=utcnow)
-    # When an approved hold lapses; None for declines.
-    expires_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
-    # When it left `approved` (captured, voided or expired).
-    settled_at: Mapped[dt.datetime | None] = mapped_column(UTCDateTime, default=None)
-
-    __table_args__ = (
-        Index("ix_card_authorization_card_id_created_at", "card_id", "created_at", "id"),
-        Index("ix_card_authorization_account_id_status", "account_id", "status"),
-        Index("ix_card_authorization_status_expires_at", "status", "expires_at"),
     )

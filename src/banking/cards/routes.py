@@ -3,11 +3,13 @@ network (authorize, capture, void), which authenticates with `X-Network-Key`."""
 
 from __future__ import annotations
 
+import functools
 import uuid
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, Query
+from fastapi import APIRouter, Depends, Header, Query, Request
 from fastapi.security import APIKeyHeader
+from sqlalchemy.engine import Connection
 from starlette.responses import Response
 
 from banking.cards import service as cards
@@ -22,13 +24,16 @@ from banking.cards.schemas import (
     CardLimitsIn,
     CardOut,
     CardPage,
+    RefundIn,
+    RefundOut,
 )
-from banking.core.deps import AppSettings, Client, DbSession, Now
+from banking.core.deps import AppSettings, Client, DbSession, Now, now_of
 from banking.core.errors import PROBLEM_JSON, DomainError
 from banking.core.idempotency import REPLAYED_HEADER, require_key, validate_key
 from banking.core.pagination import Pagination
 from banking.core.ratelimit import RateLimit
-from banking.identity.deps import AdminUser, CurrentUser
+from banking.identity.deps import AdminUser, CurrentUser, MemberRead, run_read
+from banking.identity.service import Principal
 
 router = APIRouter(prefix="/v1", tags=["cards"])
 # Counted per client address before the key is checked, so guessing the key is limited too.
@@ -131,23 +136,27 @@ async def issue_card(
 
 @router.get("/cards", response_model=CardPage)
 async def list_cards(
-    user: CurrentUser,
-    session: DbSession,
-    page: Pagination,
-    now: Now,
-    account_id: uuid.UUID | None = None,
-) -> CardPage:
+    read: MemberRead, page: Pagination, account_id: uuid.UUID | None = None
+) -> Response:
     """Your cards, newest first (masked), optionally only those of one account."""
-    views, next_cursor = await cards.list_cards(
-        session, principal=user, page=page, account_id=account_id, now=now
-    )
-    return CardPage(items=[card_out(view) for view in views], next_cursor=next_cursor)
+
+    def listing(connection: Connection, principal: Principal) -> CardPage:
+        views, next_cursor = cards.list_cards_sync(
+            connection, principal, page=page, account_id=account_id
+        )
+        return CardPage(items=[card_out(view) for view in views], next_cursor=next_cursor)
+
+    return await read.json(listing)
 
 
 @router.get("/cards/{card_id}", response_model=CardOut)
-async def get_card(card_id: uuid.UUID, user: CurrentUser, session: DbSession, now: Now) -> CardOut:
+async def get_card(card_id: uuid.UUID, read: MemberRead) -> Response:
     """One of your cards (masked: last4, brand, expiry, status, limits)."""
-    return card_out(await cards.get_card(session, principal=user, card_id=card_id, now=now))
+
+    def detail(connection: Connection, principal: Principal) -> CardOut:
+        return card_out(cards.get_card_sync(connection, principal, card_id=card_id))
+
+    return await read.json(detail)
 
 
 @router.post("/cards/{card_id}/freeze", response_model=CardOut)
@@ -198,18 +207,21 @@ async def set_limits(
 @router.get("/cards/{card_id}/authorizations", response_model=AuthorizationPage)
 async def list_authorizations(
     card_id: uuid.UUID,
-    user: CurrentUser,
-    session: DbSession,
+    read: MemberRead,
     page: Pagination,
-    now: Now,
     status: Annotated[AuthorizationStatus | None, Query()] = None,
-) -> AuthorizationPage:
+) -> Response:
     """The card's payment attempts, newest first: approved (held), declined (with the
     reason), captured, voided, expired."""
-    items, next_cursor = await cards.card_authorizations(
-        session, principal=user, card_id=card_id, status=status, page=page, now=now
-    )
-    return AuthorizationPage(items=items, next_cursor=next_cursor)
+    now = read.now
+
+    def listing(connection: Connection, principal: Principal) -> AuthorizationPage:
+        items, next_cursor = cards.card_authorizations_sync(
+            connection, principal, card_id=card_id, status=status, page=page, now=now
+        )
+        return AuthorizationPage(items=items, next_cursor=next_cursor)
+
+    return await read.json(listing)
 
 
 @router.post("/admin/cards/{card_id}/freeze", response_model=CardOut, tags=["admin"])
@@ -295,10 +307,14 @@ async def authorize(
 
 @network_router.get("/card-authorizations/{authorization_id}", response_model=AuthorizationOut)
 async def get_authorization(
-    authorization_id: uuid.UUID, _network: Network, session: DbSession, now: Now
-) -> AuthorizationOut:
+    authorization_id: uuid.UUID, _network: Network, request: Request
+) -> Response:
     """One authorization (card network only)."""
-    return await cards.get_authorization(session, authorization_id=authorization_id, now=now)
+    read = functools.partial(
+        cards.get_authorization_sync, authorization_id=authorization_id, now=now_of(request)
+    )
+    out = await run_read(request, read)
+    return Response(out.model_dump_json(), media_type="application/json")
 
 
 @network_router.post(
@@ -324,6 +340,44 @@ async def capture(
         session,
         authorization_id=authorization_id,
         amount_minor=body.amount,
+        idempotency_key=require_key(idempotency_key),
+        settings=settings,
+        client=client,
+        now=now,
+    )
+    return _answer(result)
+
+
+@network_router.post(
+    "/card-authorizations/{authorization_id}/refund",
+    status_code=201,
+    response_model=RefundOut,
+    responses={
+        409: {
+            "description": "authorization_not_captured; already_reversed (the refunds would "
+            "add up to more than the capture); a recorded ledger decline (account_closed)."
+        },
+    },
+)
+async def refund(
+    authorization_id: uuid.UUID,
+    _network: Network,
+    session: DbSession,
+    settings: AppSettings,
+    client: Client,
+    now: Now,
+    idempotency_key: RequiredKeyHeader = None,
+    body: RefundIn | None = None,
+) -> Response:
+    """Refund a captured card payment, whole or in part (card network only): a new
+    `card_refund` entry moves `amount` (all that is left when omitted) from the card-network
+    settlement account back to the card's account, linked to the capture entry. Refunds
+    (and staff reversals) of one capture never add up to more than was captured: beyond
+    that the answer is 409 `already_reversed`. The `Idempotency-Key` header is required."""
+    result = await cards.refund(
+        session,
+        authorization_id=authorization_id,
+        amount_minor=body.amount if body else None,
         idempotency_key=require_key(idempotency_key),
         settings=settings,
         client=client,

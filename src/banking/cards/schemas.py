@@ -107,6 +107,30 @@ class CaptureIn(Schema):
     amount: Amount = Field(description="At most the authorized amount; the rest is released.")
 
 
+class RefundIn(Schema):
+    amount: Amount | None = Field(
+        default=None,
+        description="Part of the captured amount to give back; all that is left when omitted.",
+    )
+
+
+class RefundOut(OutSchema):
+    """A card refund: a new `card_refund` entry from the card-network settlement account
+    back to the card's account, linked to the capture it gives back (part of)."""
+
+    id: uuid.UUID = Field(description="The refund's journal entry.")
+    kind: str
+    status: str
+    authorization_id: uuid.UUID
+    reversed_entry_id: uuid.UUID = Field(description="The capture entry (never edited).")
+    account_id: uuid.UUID
+    amount: int
+    currency: str
+    refunded_amount: int = Field(description="All refunds of this capture so far, this one in.")
+    captured_amount: int
+    created_at: dt.datetime
+
+
 class AuthorizationOut(OutSchema):
     id: uuid.UUID
     card_id: uuid.UUID | None = Field(description="Null when the card number is unknown.")

@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     db_pool_size: int = Field(default=20, ge=1, le=500)
     db_busy_timeout_ms: int = Field(default=5000, ge=0)
     db_connect_timeout_s: float = Field(default=5.0, gt=0)
+    # Optional PostgreSQL read replica (core/replica.py): statements and history read
+    # there, except a member's own reads shortly after their writes.
+    database_read_url: str | None = None
+    read_replica_max_lag_s: float = Field(default=5.0, gt=0)
+    read_your_writes_s: float = Field(default=30.0, ge=0)
 
     # HTTP.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -104,6 +109,9 @@ class Settings(BaseSettings):
     card_bin: str = Field(default="400000", pattern=r"^[0-9]{6,8}$")
     # Days an approved card authorization holds its amount before it lapses unreleased.
     card_hold_days: int = Field(default=7, ge=1, le=60)
+    # How often each API process releases lapsed card holds (ledger/sweeper.py; on
+    # PostgreSQL one process at a time); 0: never (then run `banking holds expire`).
+    hold_sweep_interval_s: float = Field(default=30, ge=0)
     # Consecutive wrong CVVs or expiry dates after which the bank freezes the card (only
     # staff unfreeze).
     card_cvv_max_failures: int = Field(default=3, ge=1, le=100)
@@ -116,12 +124,56 @@ class Settings(BaseSettings):
     # How often each API process deletes expired idempotency records; 0: never (then run
     # `banking idempotency purge` on a schedule).
     idempotency_purge_interval_s: int = Field(default=300, ge=0)
+    # Savings interest (see interest/): the product's nominal annual rate in basis points
+    # (150 = 1.50 %), used when staff set none on the account; how often each API process
+    # runs the interest job (accrue through yesterday, post last month; 0: never, then run
+    # `banking interest accrue` and `banking interest post` on a schedule).
+    savings_rate_bps: int = Field(default=150, ge=0, le=10_000)
+    interest_job_interval_s: int = Field(default=3600, ge=0)
+    # Four-eyes approvals (see approvals/): a member's transfer above the threshold of its
+    # currency (APPROVAL_THRESHOLDS_MINOR, JSON, e.g. {"JPY": 5000000}, else
+    # APPROVAL_THRESHOLD_MINOR) waits for a staff approval, with the amount held; staff may
+    # raise an account's threshold. A pending approval lapses after APPROVAL_TTL_S.
+    approval_threshold_minor: int = Field(default=10_000_000, ge=1, le=10**15)
+    approval_thresholds_minor: dict[str, int] = Field(default_factory=dict)
+    approval_ttl_s: int = Field(default=3 * 24 * 3600, ge=60)
     # SQLite: how many queued movements may share one COMMIT (group commit).
     ledger_group_commit_max: int = Field(default=64, ge=1, le=1024)
 
-    # Statements (see statements/): calendar months are cut in this IANA time zone.
+    # Events and webhooks (see events/). The dispatcher numbers new events and delivers
+    # webhooks every EVENTS_DISPATCH_INTERVAL_S in each API process (one leads on
+    # PostgreSQL); 0 leaves it to `banking webhooks run`.
+    events_dispatch_interval_s: float = Field(default=0.25, ge=0, le=60)
+    # Allow webhook URLs over plain http and to private, loopback or link-local
+    # addresses (development and tests only).
+    webhook_allow_private: bool = False
+    webhook_timeout_s: float = Field(default=10.0, gt=0, le=60)
+    # First retry delay; each further retry doubles it (with jitter), up to 6 hours.
+    webhook_retry_base_s: float = Field(default=30.0, gt=0, le=3600)
+    # A delivery failing for this long is given up and its endpoint disabled.
+    webhook_give_up_after_s: int = Field(default=3 * 24 * 3600, ge=1)
+    # How long the previous secret stays valid after `rotate-secret` (both signatures sent).
+    webhook_secret_grace_s: int = Field(default=24 * 3600, ge=0, le=7 * 24 * 3600)
+
+    # Payees (see payees/): for this long after a payee is added, transfers to it above
+    # the limit are declined with `new_payee_limit`; either at 0 turns the control off.
+    new_payee_cooldown_s: int = Field(default=24 * 3600, ge=0)
+    new_payee_limit_minor: int = Field(default=100_000, ge=0, le=10**15)
+
+    # Scheduled and standing transfers (see schedules/): how often each API process
+    # looks for due occurrences (0: no in-process scheduler; run `banking schedules
+    # run-due` from cron instead), and how a declined occurrence is retried.
+    scheduler_interval_s: float = Field(default=5.0, ge=0)
+    schedule_retries: int = Field(default=3, ge=0, le=100)
+    schedule_retry_interval_s: int = Field(default=3600, ge=1)
+
+    # Statements (see statements/) cut calendar months, and schedules count days and
+    # months, in this IANA time zone.
     bank_timezone: str = "UTC"
     bank_name: str = Field(default="Banking", min_length=1, max_length=60)
+    # Printed on statements: the bank's postal address (commas start new lines) and contact.
+    bank_address: str = Field(default="1 Harbour Street, Springfield, US", max_length=200)
+    bank_contact: str = Field(default="support@example.com · +1 555 0100 · 24/7", max_length=120)
 
     # Rate limits (see core/ratelimit.py), in the `limits` library's notation.
     rate_limits_enabled: bool = True
@@ -198,6 +250,15 @@ class Settings(BaseSettings):
             if value.startswith(prefix):
                 value = replacement + value[len(prefix) :]
                 break
+        return _hosts_as_query(value)
+
+    @field_validator("database_read_url", mode="before")
+    @classmethod
+    def _read_url(cls, value: Any) -> Any:
+        if not isinstance(value, str) or not value.strip():
+            return None
+        if value.startswith(("sqlite", "postgres://", "postgresql://")):
+            value = cls._async_driver(value.strip())
         return _hosts_as_query(value)
 
     @property

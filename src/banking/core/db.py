@@ -27,7 +27,7 @@ import uuid
 from collections.abc import AsyncIterator, Callable
 from typing import Any, TypeVar
 
-from sqlalchemy import BigInteger, DateTime, Integer, MetaData, event
+from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Uuid, event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.engine import Connection, Dialect, Engine
 from sqlalchemy.engine.url import make_url
@@ -91,6 +91,52 @@ class UTCDateTime(TypeDecorator[dt.datetime]):
         if stamp.tzinfo is None:
             return stamp.replace(tzinfo=dt.UTC)
         return stamp.astimezone(dt.UTC)
+
+
+def _dashed(value: str) -> str:
+    """SQLite's 32 stored hex digits as the API writes a UUID (8-4-4-4-12, lower case)."""
+    return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}".lower()
+
+
+def _sqlite_json_time(value: str) -> str | dt.datetime:
+    """SQLite's stored naive-UTC text (`2026-03-01 09:00:00.250000`, always six digits of
+    microseconds) as pydantic writes the aware time: `T`, no fraction when it is zero,
+    `Z`. Any other stored form is parsed instead."""
+    if len(value) == 26 and value[10] == " " and value[19] == ".":
+        if value.endswith(".000000"):
+            return f"{value[:10]}T{value[11:19]}Z"
+        return f"{value[:10]}T{value[11:]}Z"
+    return dt.datetime.fromisoformat(value).replace(tzinfo=dt.UTC)
+
+
+def _text(value: Any) -> str:
+    return str(value)
+
+
+class JsonUuid(TypeDecorator[str]):
+    """A UUID column read as the text a JSON answer carries (`type_coerce(column,
+    JsonUuid())`), for rows that go straight into an answer: on SQLite, cutting the stored
+    hex costs a fifth of building a `uuid.UUID` that the encoder then turns back into text
+    (tests/unit/test_json_values.py holds both to pydantic's output)."""
+
+    impl = Uuid
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any]:
+        return _dashed if dialect.name == "sqlite" else _text
+
+
+class JsonTime(TypeDecorator[Any]):
+    """A `UTCDateTime` column read for a JSON answer: on SQLite the text pydantic would
+    write for the time, without parsing it (tests/unit/test_json_values.py); on
+    PostgreSQL the driver's aware datetime as it comes, without `UTCDateTime`'s
+    `astimezone(UTC)`: it relies on asyncpg handing timestamptz over in UTC."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def result_processor(self, dialect: Dialect, coltype: object) -> Callable[[Any], Any] | None:
+        return _sqlite_json_time if dialect.name == "sqlite" else None
 
 
 class FairGate:
@@ -176,13 +222,15 @@ class Database:
             await self._probe_engine.dispose()
 
 
+# PostgreSQL connections for short reads (core/reads.py): each is held for one round trip.
+READ_POOL_MAX = 8
+
+
 def connections_per_process(settings: Settings) -> int:
     """PostgreSQL connections one API process may hold at once: the main pool
     (`DB_POOL_SIZE`) plus the read pool (core/reads.py: `DB_POOL_SIZE`, at least 2, at
     most 8). The README's sizing uses this; `tests/integration/test_pool_sizing.py`
     checks a loaded process stays within it."""
-    from banking.core.reads import READ_POOL_MAX
-
     return settings.db_pool_size + max(2, min(settings.db_pool_size, READ_POOL_MAX))
 
 

@@ -8,10 +8,16 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from fastapi.security import HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from banking.core.config import Settings
 from banking.core.db import Database, utcnow
+
+# The bearer scheme every authenticated route declares (OpenAPI's `HTTPBearer`). It lives
+# in core so the rate limiter can declare it too without importing identity; identity/deps.py
+# turns its credentials into a principal.
+bearer_scheme = HTTPBearer(auto_error=False, description="Access token from /v1/auth/login.")
 
 
 # Dependencies are `async def` even when they do not await: FastAPI runs a plain `def`

@@ -1,11 +1,12 @@
 """Liveness and readiness.
 
 Liveness says the process answers. Readiness reads real tables: the Alembic revision in
-the database must equal the code's head (a replaced, empty or corrupted database fails),
-and Redis must answer when configured. The database check opens a connection of its own
-(PostgreSQL), so readiness is 503 while no primary is reachable and ok again as soon as one
-is (tests/ha/test_restart.py). While the process drains after SIGTERM, readiness
-is 503 so load balancers stop sending traffic.
+the database must be the code's head or a later one whose migrations declare this release
+compatible (expand/contract, core/schema_compat.py; a replaced, empty, older or
+incompatible database fails), and Redis must answer when configured. The database check
+opens a connection of its own (PostgreSQL), so readiness is 503 while no primary is
+reachable and ok again as soon as one is (tests/ha/test_restart.py). While the process
+drains after SIGTERM, readiness is 503 so load balancers stop sending traffic.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from starlette.responses import JSONResponse
 from banking.core.db import Database
 from banking.core.errors import PROBLEM_JSON
 from banking.core.logging import current_request_id, get_logger
+from banking.core.schema_compat import revision_problem
 
 router = APIRouter(prefix="/v1/health", tags=["health"])
 log = get_logger("banking.health")
@@ -31,12 +33,9 @@ async def check_database(db: Database, expected_revision: str | None) -> str | N
     """None when healthy, else the reason."""
     # Its own connection (see `Database.probe_engine`), not one from the request pool.
     async with db.probe_engine().connect() as connection:
-        rows = (await connection.execute(text("SELECT version_num FROM alembic_version"))).all()
+        problem = await revision_problem(connection, expected_revision)
         await connection.execute(text('SELECT 1 FROM "user" LIMIT 1'))
-    revisions = {row[0] for row in rows}
-    if expected_revision is not None and revisions != {expected_revision}:
-        return f"migration revision {sorted(revisions)} is not head {expected_revision}"
-    return None
+    return problem
 
 
 async def check_redis(redis_url: str) -> str | None:
@@ -76,7 +75,7 @@ async def live() -> dict[str, str]:
 
 @router.get(
     "/ready",
-    summary="Readiness: database at the migration head, Redis when configured",
+    summary="Readiness: database at a compatible migration, Redis when configured",
     responses={503: {"description": "A check failed or the process is shutting down."}},
 )
 async def ready(request: Request) -> JSONResponse:
@@ -90,7 +89,19 @@ async def ready(request: Request) -> JSONResponse:
     failing = {name: reason for name, reason in results.items() if reason}
     if failing:
         return _not_ready(failing)
-    return JSONResponse({"status": "ok", "checks": {name: "ok" for name in results}})
+    report = {name: "ok" for name in results}
+    if getattr(state, "replica", None) is not None:
+        # Reported, never failing: while the replica is behind or away the primary reads.
+        report["replica"] = await _replica_state(state.replica)
+    return JSONResponse({"status": "ok", "checks": report})
+
+
+async def _replica_state(replica: Any) -> str:
+    try:
+        state: str = await asyncio.wait_for(replica.readiness(), CHECK_TIMEOUT_S)
+    except TimeoutError:
+        return f"timed out after {CHECK_TIMEOUT_S:.0f}s; reads use the primary"
+    return state
 
 
 def _not_ready(failing: dict[str, str]) -> JSONResponse:

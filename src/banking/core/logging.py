@@ -43,7 +43,6 @@ _SECRET_FRAGMENTS = (
     "password_hash",
 )
 _CARD_LIKE = re.compile(r"(?<!\d)\d(?:[ -]?\d){12,18}(?!\d)")
-_BEARER = re.compile(r"(?i)bearer\s+[A-Za-z0-9._~+/=-]+")
 
 
 def current_request_id() -> str | None:
@@ -69,20 +68,37 @@ def is_secret_key(key: str) -> bool:
 
 # A UUID's hex groups can hold 13 or more digits in a row (e.g. `…87-7451-2345-6…`), which
 # the card pattern alone would mask: ids in log lines (user_id, account ids) would be
-# mangled. Canonical UUIDs are matched first, as a whole, and kept.
-_UUID_OR_CARD = re.compile(
-    r"(?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)"
+# mangled. Canonical UUIDs are matched first, as a whole, and kept. One pass over the
+# text finds bearer credentials, UUIDs and card-like runs alike.
+_SCRUBBED = re.compile(
+    r"(?P<bearer>(?i:bearer)\s+[A-Za-z0-9._~+/=-]+)"
+    r"|(?P<uuid>\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b)"
     r"|" + _CARD_LIKE.pattern
 )
 
 
-def _mask_card(match: re.Match[str]) -> str:
+def _scrub_match(match: re.Match[str]) -> str:
+    if match.group("bearer") is not None:
+        return "Bearer " + REDACTED
     return match.group(0) if match.group("uuid") is not None else REDACTED
 
 
+# Short texts seen before (an access line's method, route template, level, logger name,
+# client address come back on every line) are scrubbed once. Bounded: texts a client
+# invents stop being remembered when it is full, and are scrubbed each time.
+_SCRUB_CACHE: dict[str, str] = {}
+_SCRUB_CACHE_MAX = 4096
+_SCRUB_CACHE_TEXT_MAX = 64
+
+
 def _scrub_text(text: str) -> str:
-    text = _BEARER.sub("Bearer " + REDACTED, text)
-    return _UUID_OR_CARD.sub(_mask_card, text)
+    done = _SCRUB_CACHE.get(text)
+    if done is not None:
+        return done
+    done = _SCRUBBED.sub(_scrub_match, text)
+    if len(text) <= _SCRUB_CACHE_TEXT_MAX and len(_SCRUB_CACHE) < _SCRUB_CACHE_MAX:
+        _SCRUB_CACHE[text] = done
+    return done
 
 
 def redact_value(value: Any) -> Any:

@@ -32,11 +32,12 @@ UI_CSP = (
     "connect-src 'self'; font-src 'self'; object-src 'none'; frame-ancestors 'none'; "
     "base-uri 'none'; form-action 'self'"
 )
-# FastAPI's interactive docs load Swagger UI from a CDN and run an inline script.
+# The interactive docs load Swagger UI and ReDoc from this server (fastapi-offline) and
+# run an inline start-up script; ReDoc renders in a worker made from a blob.
 DOCS_CSP = (
-    "default-src 'self'; script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net; "
-    "img-src 'self' data: https://fastapi.tiangolo.com; frame-ancestors 'none'"
+    "default-src 'self'; script-src 'self' 'unsafe-inline'; "
+    "style-src 'self' 'unsafe-inline'; img-src 'self' data:; font-src 'self' data:; "
+    "worker-src 'self' blob:; connect-src 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 
 

@@ -32,27 +32,47 @@ def sqlite_path(database_url: str) -> Path | None:
     return Path(url.database)
 
 
-def upgrade(database_url: str, revision: str = "head", *, audit_key: str | None = None) -> None:
-    """Migrate to `revision`. `audit_key` is needed only by revision 0005, and only when
-    the audit log holds rows sealed before it (they are re-sealed under the key)."""
+def upgrade(
+    database_url: str, revision: str = "head", *, audit_key: str | None = None
+) -> list[tuple[str, str]]:
+    """Migrate to `revision`; returns the revisions applied, each with its declared
+    `schema_change` (docs/migrations.md). `audit_key` is needed only by revision 0005, and
+    only when the audit log holds rows sealed before it (they are re-sealed under the key)."""
     config = alembic_config(database_url)
     config.attributes["audit_key"] = audit_key
     command.upgrade(config, revision)
+    applied: list[tuple[str, str]] = config.attributes.get("applied", [])
+    return applied
+
+
+def rollout_notes(applied: list[tuple[str, str]]) -> list[str]:
+    """What each applied migration means for the processes of the previous release."""
+    meaning = {
+        "expand": "additive: the previous release keeps serving",
+        "contract": "contract: the previous release keeps serving, older ones turn not ready",
+        "breaking": "breaking: processes of earlier releases turn not ready; replace them now",
+    }
+    return [f"migration {revision}: {meaning[change]}" for revision, change in applied]
 
 
 def refusal(problem: str) -> str:
     """The one line a server prints when it will not start."""
     if problem.startswith(UNREACHABLE):
         return f"refusing to start: {problem}."
+    if "not compatible with this release" in problem:
+        return f"refusing to start: {problem}; run the release that migrated it."
     return f"refusing to start: {problem}; run `banking migrate` first."
 
 
 async def migration_problem(database_url: str, *, timeout_s: float = 10.0) -> str | None:
-    """None when the database is at the code's migration head, else why it is not (one
-    line). A missing SQLite file or folder is reported, never created."""
-    from sqlalchemy import text
+    """None when the database is at the code's migration head, or at a later revision
+    that declares this release compatible (core/schema_compat.py: a rolling deploy
+    migrated it under us), else why not (one line). A missing SQLite file or folder is
+    reported, never created."""
     from sqlalchemy.exc import DBAPIError
     from sqlalchemy.ext.asyncio import create_async_engine
+
+    from banking.core.schema_compat import revision_problem
 
     path = sqlite_path(database_url)
     if path is not None and not path.is_file():
@@ -63,20 +83,13 @@ async def migration_problem(database_url: str, *, timeout_s: float = 10.0) -> st
     try:
         async with asyncio.timeout(timeout_s), engine.connect() as connection:
             try:
-                rows = (
-                    await connection.execute(text("SELECT version_num FROM alembic_version"))
-                ).all()
+                return await revision_problem(connection, head_revision())
             except DBAPIError:
                 return "the database has never been migrated"
     except (OSError, TimeoutError, DBAPIError) as exc:
         return f"{UNREACHABLE} ({type(exc).__name__}); check DATABASE_URL"
     finally:
         await engine.dispose()
-    revisions = sorted(row[0] for row in rows)
-    head = head_revision()
-    if revisions != [head]:
-        return f"the database is at migration {revisions or 'none'}, the code needs {head}"
-    return None
 
 
 @lru_cache

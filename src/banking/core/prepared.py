@@ -50,6 +50,8 @@ class _Plan:
     # Per result column: its result processor (None: value as the driver gives it).
     results: tuple[Processor | None, ...]
     converts_results: bool
+    # The columns that have one, as (index, processor): only they are touched per row.
+    conversions: tuple[tuple[int, Processor], ...] = ()
 
 
 def _bind_processor(type_: TypeEngine[Any], dialect: Dialect) -> Processor | None:
@@ -79,6 +81,9 @@ def _compile(statement: ClauseElement, dialect: Dialect) -> _Plan:
         binds=tuple(binds),
         results=results,
         converts_results=any(processor is not None for processor in results),
+        conversions=tuple(
+            (index, processor) for index, processor in enumerate(results) if processor is not None
+        ),
     )
 
 
@@ -148,14 +153,15 @@ class Prepared:
             cursor.close()
         if not plan.converts_results:
             return [tuple(row) for row in raw], rowcount
-        processors = plan.results
-        rows = [
-            tuple(
-                value if processor is None or value is None else processor(value)
-                for processor, value in zip(processors, row, strict=True)
-            )
-            for row in raw
-        ]
+        conversions = plan.conversions
+        rows = []
+        for row in raw:
+            converted = list(row)
+            for index, processor in conversions:
+                value = converted[index]
+                if value is not None:
+                    converted[index] = processor(value)
+            rows.append(tuple(converted))
         return rows, rowcount
 
     def all(

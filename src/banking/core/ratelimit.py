@@ -6,7 +6,9 @@ Redis when `REDIS_URL` is set, so several API processes share them. The moving-w
 strategy means a burst at the edge of a minute cannot double the allowance.
 
 Routes opt in with a dependency; a per-user limit also authenticates the caller and
-gives the route its principal (one dependency for both):
+gives the route its principal (one dependency for both). The principal comes from the
+provider the application wires (`app.state.principal_provider`, identity's `authenticate`),
+so core imports no domain:
 
     @router.post("/login", dependencies=[RateLimit("login")])
     async def transfer(user: Annotated[Principal, rate_limit("money", per="user")]): ...
@@ -31,6 +33,7 @@ from limits.aio.strategies import MovingWindowRateLimiter
 from limits.storage import storage_from_string
 
 from banking.core.config import Settings
+from banking.core.deps import bearer_scheme
 from banking.core.errors import RateLimited
 from banking.core.logging import get_logger
 
@@ -38,6 +41,10 @@ log = get_logger("banking.ratelimit")
 
 LIMIT_NAMES = ("signup", "login", "refresh", "money", "lookup", "network")
 Per = Literal["ip", "user"]
+# Turns the request's bearer credentials into the caller's principal (an object with a
+# `user_id`), or raises the domain's 401. Core knows no domain: the application wires
+# identity's `authenticate` into `app.state.principal_provider` (see app.py).
+PrincipalProvider = Callable[[Request, Any], Coroutine[Any, Any, Any]]
 
 
 class RateLimiter:
@@ -113,6 +120,13 @@ async def _enforce(request: Request, name: str, identity: str) -> None:
         )
 
 
+def _principal_provider(request: Request) -> PrincipalProvider:
+    provider: PrincipalProvider | None = getattr(request.app.state, "principal_provider", None)
+    if provider is None:
+        raise RuntimeError("no principal provider: create_app sets app.state.principal_provider")
+    return provider
+
+
 def _client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
@@ -128,14 +142,11 @@ def rate_limit(name: str, *, per: Per = "ip") -> Any:
         raise ValueError(f"unknown rate limit {name!r}; known: {', '.join(LIMIT_NAMES)}")
     check: Callable[..., Coroutine[Any, Any, Any]]
     if per == "user":
-        # Imported here: identity depends on core, not the other way round at import time.
-        from banking.identity.deps import authenticate, bearer_scheme
-
         bearer = Depends(bearer_scheme)
 
         # Annotations here are strings resolved in this module's globals, hence `Any`.
         async def check_user(request: Request, credentials: Any = bearer) -> Any:
-            principal = await authenticate(request, credentials)
+            principal = await _principal_provider(request)(request, credentials)
             await _enforce(request, name, f"user:{principal.user_id}")
             return principal
 

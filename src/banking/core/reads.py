@@ -1,7 +1,10 @@
-"""Short reads on the request path (the session check, a balance) at the lowest cost.
+"""The read path's connection: every GET route's reads at the lowest cost.
 
-`run(db, fn)` runs `fn(connection)` on a synchronous SQLAlchemy `Connection` and returns
-its result. The function must be one short indexed read (ideally one statement).
+`run(db, fn)` runs `fn(connection)` on a synchronous SQLAlchemy `Connection` checked out
+once, and returns its result. The GET routes reach it through identity/deps.py `Read`
+(the session check, then the route's statements, on the same connection). `fn` is a few
+short indexed reads, and never writes. `rows`/`first` run a fixed statement compiled once
+(core/prepared.py); `snapshot` makes a block of statements see one state of the database.
 
 SQLite: the read runs right on the calling thread (the event loop), on a connection of
 its own kept open for that thread, in autocommit mode: each statement is its own read
@@ -16,10 +19,12 @@ one round trip (no BEGIN, no ROLLBACK).
 from __future__ import annotations
 
 import abc
+import collections
+import contextlib
 import threading
 import weakref
-from collections.abc import Callable
-from typing import TypeVar
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeVar
 
 from fastapi import FastAPI
 from sqlalchemy import create_engine
@@ -28,13 +33,19 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 from sqlalchemy.pool import NullPool
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.util import greenlet_spawn
 
-from banking.core.db import Database, configure_sqlite, discard_dead_on_checkout, on_connection
+from banking.core.db import (
+    READ_POOL_MAX,
+    Database,
+    configure_sqlite,
+    discard_dead_on_checkout,
+    on_connection,
+)
+from banking.core.prepared import Prepared
 
 T = TypeVar("T")
-# PostgreSQL connections for short reads: they are held for one round trip each.
-READ_POOL_MAX = 8
 
 
 class Reader(abc.ABC):
@@ -97,6 +108,10 @@ class SqliteReader(Reader):
         connection: Connection | None = getattr(self._local, "connection", None)
         if connection is None:
             connection = self.engine.connect().execution_options(sqlite_autocommit=True)
+            # SQLAlchemy's bookkeeping of a transaction, begun once and left open: no BEGIN
+            # is sent (sqlite_autocommit), so each statement is still its own transaction,
+            # and no read pays for a begin and a rollback event on top of its statements.
+            connection.begin()
             self._local.connection = connection
             with self._lock:
                 self._all.append(connection)
@@ -114,10 +129,6 @@ class SqliteReader(Reader):
                     self._all.remove(connection)
             connection.invalidate()
             raise
-        finally:
-            if connection.in_transaction():
-                # Ends SQLAlchemy's bookkeeping only: no BEGIN was sent, nothing is open.
-                connection.rollback()
 
     async def close(self) -> None:
         with self._lock:
@@ -136,6 +147,64 @@ def reader_for(db: Database) -> Reader:
         reader = SqliteReader(db) if db.is_sqlite else PostgresReader(db)
         _READERS[db] = reader
     return reader
+
+
+# Fixed read statements (module-level, or built once per shape and cached by the caller),
+# each compiled once and run on the DBAPI cursor (core/prepared.py): `Connection.execute`
+# costs more CPU than a short indexed read spends in the database.
+_PREPARED: dict[int, tuple[Executable, Prepared, Callable[[Iterable[Any]], Any]]] = {}
+
+
+def _prepared(statement: Executable) -> tuple[Prepared, Callable[[Iterable[Any]], Any]]:
+    entry = _PREPARED.get(id(statement))
+    if entry is None or entry[0] is not statement:
+        columns = getattr(statement, "selected_columns", ())
+        names = [str(column.key or f"column_{index}") for index, column in enumerate(columns)]
+        row = collections.namedtuple("Row", names, rename=True)  # type: ignore[misc]
+        entry = (statement, Prepared(statement), row._make)
+        _PREPARED[id(statement)] = entry
+    return entry[1], entry[2]
+
+
+def rows(
+    connection: Connection, statement: Executable, params: Mapping[str, Any] | None = None
+) -> list[Any]:
+    """The rows of a fixed read statement (attribute access by column name). Only for
+    statements that live as long as the process: each is compiled and kept once."""
+    prepared, make = _prepared(statement)
+    return [make(values) for values in prepared.all(connection, params)]
+
+
+def tuples(
+    connection: Connection, statement: Executable, params: Mapping[str, Any] | None = None
+) -> list[tuple[Any, ...]]:
+    """`rows` as plain tuples, in the order of the statement's columns: for a list whose
+    rows are unpacked straight into its answer."""
+    return _prepared(statement)[0].all(connection, params)
+
+
+def first(
+    connection: Connection, statement: Executable, params: Mapping[str, Any] | None = None
+) -> Any:
+    """The first row of a fixed read statement (see `rows`), or None."""
+    prepared, make = _prepared(statement)
+    values = prepared.first(connection, params)
+    return None if values is None else make(values)
+
+
+@contextlib.contextmanager
+def snapshot(connection: Connection) -> Iterator[None]:
+    """Inside `run`: the block's statements share one read-only snapshot (one
+    transaction, ended by a rollback: nothing is written). PostgreSQL: REPEATABLE READ;
+    SQLite: a deferred transaction, whose first read fixes what the block sees."""
+    if connection.dialect.name == "postgresql":
+        connection.exec_driver_sql("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    else:
+        connection.exec_driver_sql("BEGIN")
+    try:
+        yield
+    finally:
+        connection.exec_driver_sql("ROLLBACK")
 
 
 async def run(db: Database, fn: Callable[[Connection], T]) -> T:

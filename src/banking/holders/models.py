@@ -16,7 +16,7 @@ class AccountHolder(Base):
 
     id: Mapped[uuid.UUID] = mapped_column(Uuid, primary_key=True, default=new_id)
     user_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("user.id", ondelete="CASCADE"), unique=True
+        Uuid, ForeignKey("user.id", ondelete="CASCADE"), unique=True
     )
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))

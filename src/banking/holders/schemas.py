@@ -96,7 +96,7 @@ class HolderOut(OutSchema):
     updated_at: dt.datetime
 
     @classmethod
-    def of(cls, holder: AccountHolder, *, email: str) -> HolderOut:
+    def of(cls, holder: AccountHolder | Any, *, email: str) -> HolderOut:
         address = None
         if holder.address_line1:
             address = AddressOut(

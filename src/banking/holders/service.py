@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from typing import Any, cast
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import Table, bindparam, func, or_, select, update
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from banking.audit import service as audit
-from banking.core.db import utcnow, write_transaction
+from banking.core import reads
+from banking.core.db import Database, utcnow, write_transaction
 from banking.core.deps import ClientInfo
 from banking.core.errors import NotFound
 from banking.core.pagination import PageRequest, cursor_time, cursor_uuid, keyset_after
@@ -25,7 +28,7 @@ from banking.identity.models import User
 
 @dataclass(frozen=True, slots=True)
 class HolderView:
-    holder: AccountHolder
+    holder: AccountHolder | Any
     email: str
 
 
@@ -33,6 +36,28 @@ async def find_for_user(session: AsyncSession, *, user_id: uuid.UUID) -> Account
     return (
         await session.execute(select(AccountHolder).where(AccountHolder.user_id == user_id))
     ).scalar_one_or_none()
+
+
+HOLDER = cast(Table, AccountHolder.__table__)
+_USER = cast(Table, User.__table__)
+_OWN = (
+    select(*HOLDER.c, _USER.c.email)
+    .select_from(HOLDER.join(_USER, _USER.c.id == HOLDER.c.user_id))
+    .where(HOLDER.c.user_id == bindparam("user_id"))
+)
+
+
+def find_own_sync(connection: Connection, *, user_id: uuid.UUID) -> Any:
+    """The user's profile with their email (a row with the `AccountHolder` attribute
+    names and `email`), or None."""
+    return reads.first(connection, _OWN, {"user_id": user_id})
+
+
+def get_own_sync(connection: Connection, *, user_id: uuid.UUID) -> HolderView:
+    row = find_own_sync(connection, user_id=user_id)
+    if row is None:
+        raise NotFound("You have no account-holder profile.")
+    return HolderView(row, row.email)
 
 
 async def get_own(session: AsyncSession, *, user_id: uuid.UUID) -> HolderView:
@@ -92,74 +117,71 @@ async def update_own(
     return await get_own(session, user_id=user_id)
 
 
-async def list_holders(
-    session: AsyncSession,
+def list_holders_sync(
+    connection: Connection,
     *,
     page: PageRequest,
     email: str | None,
     name: str | None,
-    staff_id: uuid.UUID,
-    client: ClientInfo,
+    user_id: uuid.UUID | None = None,
 ) -> tuple[list[HolderView], str | None]:
-    """Profiles across the bank, newest first (staff only; the read is audited)."""
+    """Profiles across the bank, newest first (staff only; the route records the read)."""
     after = page.after(cursor_time, cursor_uuid)
-    statement = select(AccountHolder, User.email).join(User, User.id == AccountHolder.user_id)
+    statement = select(*HOLDER.c, _USER.c.email).select_from(
+        HOLDER.join(_USER, _USER.c.id == HOLDER.c.user_id)
+    )
     if email:
-        statement = statement.where(User.email == email.strip().lower())
-    if name:
-        needle = name.strip().lower()
+        statement = statement.where(_USER.c.email == email.strip().lower())
+    if user_id is not None:
+        statement = statement.where(HOLDER.c.user_id == user_id)
+    # "grace hop" finds Grace Hopper: every word is part of the first or the last name.
+    for needle in (name or "").lower().split():
         statement = statement.where(
             or_(
-                func.lower(AccountHolder.first_name).contains(needle, autoescape=True),
-                func.lower(AccountHolder.last_name).contains(needle, autoescape=True),
+                func.lower(HOLDER.c.first_name).contains(needle, autoescape=True),
+                func.lower(HOLDER.c.last_name).contains(needle, autoescape=True),
             )
         )
     statement = (
-        statement.where(
-            keyset_after((AccountHolder.created_at, AccountHolder.id), after, descending=True)
-        )
-        .order_by(AccountHolder.created_at.desc(), AccountHolder.id.desc())
+        statement.where(keyset_after((HOLDER.c.created_at, HOLDER.c.id), after, descending=True))
+        .order_by(HOLDER.c.created_at.desc(), HOLDER.c.id.desc())
         .limit(page.limit + 1)
     )
-    rows = (await session.execute(statement)).all()
-    views = [HolderView(row[0], row[1]) for row in rows]
-    items, next_cursor = page.slice(views, key=lambda v: (v.holder.created_at, v.holder.id))
-    await audit.record_alone(
-        session,
-        event_type="staff.read",
-        actor_id=staff_id,
-        target_type="account_holder",
-        client=client,
-        details={
-            "view": "list",
-            "filters": {"email": bool(email), "name": bool(name)},
-            "ids": [str(view.holder.id) for view in items],
-        },
-    )
-    return items, next_cursor
+    views = [HolderView(row, row.email) for row in connection.execute(statement)]
+    return page.slice(views, key=lambda v: (v.holder.created_at, v.holder.id))
 
 
-async def get_for_staff(
-    session: AsyncSession, *, holder_id: uuid.UUID, staff_id: uuid.UUID, client: ClientInfo
-) -> HolderView:
-    row = (
-        await session.execute(
-            select(AccountHolder, User.email)
-            .join(User, User.id == AccountHolder.user_id)
-            .where(AccountHolder.id == holder_id)
-        )
-    ).first()
+_BY_ID = (
+    select(*HOLDER.c, _USER.c.email)
+    .select_from(HOLDER.join(_USER, _USER.c.id == HOLDER.c.user_id))
+    .where(HOLDER.c.id == bindparam("holder_id"))
+)
+
+
+def get_holder_sync(connection: Connection, *, holder_id: uuid.UUID) -> HolderView:
+    row = reads.first(connection, _BY_ID, {"holder_id": holder_id})
     if row is None:
         raise NotFound()
-    view = HolderView(row[0], row[1])
-    if view.holder.user_id != staff_id:
+    return HolderView(row, row.email)
+
+
+async def record_staff_read(
+    db: Database,
+    *,
+    staff_id: uuid.UUID,
+    client: ClientInfo,
+    details: dict[str, Any],
+    target_id: uuid.UUID | None = None,
+) -> None:
+    """Every staff read of someone else's profile leaves an audit row naming the reader:
+    the one write of such a read, in a transaction of its own."""
+    async with db.sessionmaker() as session:
         await audit.record_alone(
             session,
             event_type="staff.read",
             actor_id=staff_id,
             target_type="account_holder",
-            target_id=holder_id,
+            target_id=target_id,
             client=client,
-            details={"view": "detail", "user_id": str(view.holder.user_id)},
+            details=details,
         )
-    return view

@@ -38,10 +38,19 @@ class SignupIn(Schema):
 class LoginIn(Schema):
     email: Annotated[str, StringConstraints(strict=True, max_length=254), NoControl]
     password: Password
+    refresh_cookie: bool = Field(
+        default=False,
+        description="For the web bank: set the refresh token as an HttpOnly cookie "
+        "scoped to `/v1/auth/refresh` instead of returning it (`refresh_token` is null).",
+    )
 
 
 class RefreshIn(Schema):
-    refresh_token: Annotated[str, StringConstraints(strict=True, max_length=256)]
+    refresh_token: Annotated[str, StringConstraints(strict=True, max_length=256)] | None = Field(
+        default=None,
+        description="The refresh token. Omit it to use the refresh cookie set by a login with "
+        "`refresh_cookie: true`; the request must then carry `X-Requested-With: banking-web`.",
+    )
 
 
 class PasswordChangeIn(Schema):
@@ -58,7 +67,9 @@ class UserOut(OutSchema):
 
 class TokenOut(OutSchema):
     access_token: str
-    refresh_token: str
+    refresh_token: str | None = Field(
+        description="Null when the refresh token was set as a cookie (`refresh_cookie`)."
+    )
     token_type: Literal["bearer"] = "bearer"
     expires_in: int = Field(description="Seconds until the access token expires.")
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import uuid
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any, cast
 
 from sqlalchemy import Table, and_, bindparam, case, literal, null, or_, select, update
@@ -22,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from banking.audit import service as audit
-from banking.core import security
+from banking.core import reads, security
 from banking.core.config import Settings
 from banking.core.db import UTCDateTime, utcnow, write_transaction
 from banking.core.deps import ClientInfo
@@ -36,6 +37,7 @@ from banking.core.errors import (
 )
 from banking.core.metrics import AUTH_EVENTS
 from banking.core.prepared import Prepared
+from banking.events import outbox
 from banking.holders.models import AccountHolder
 from banking.identity.models import AuthSession, RefreshToken, Role, User
 from banking.identity.policy import password_problem
@@ -147,6 +149,23 @@ async def _open_session(
     )
     session.add(auth_session)
     await session.flush()
+    # A login opens a new session: its owner hears of it (never the tokens).
+    await outbox.emit(
+        session,
+        type="session.created",
+        owner_id=user.id,
+        subject_type="session",
+        subject_id=auth_session.id,
+        data={
+            "id": auth_session.id,
+            "created_at": auth_session.created_at,
+            "last_used_at": auth_session.last_used_at,
+            "expires_at": auth_session.expires_at,
+            "ip": auth_session.ip,
+            "user_agent": auth_session.user_agent,
+        },
+        created_at=now,
+    )
     return await _issue_tokens(
         session, auth_session=auth_session, role=user.role, settings=settings, now=now
     )
@@ -507,17 +526,17 @@ async def _revoke(
 
 _AUTH_SESSION = cast(Table, AuthSession.__table__)
 _USER = cast(Table, User.__table__)
-# The columns that decide whether a token's session is still good. Built once; a read on
-# the hot path can add these columns to its own statement (see `session_checked`) so that
-# the check and the read are one round trip.
-SESSION_STATE = (_AUTH_SESSION.c.revoked_at, _AUTH_SESSION.c.expires_at, _USER.c.role)
-SESSION_FROM = _AUTH_SESSION.join(_USER, _USER.c.id == _AUTH_SESSION.c.user_id)
-SESSION_STATE_OWNER = _AUTH_SESSION.c.user_id
-SESSION_WHERE = (
-    _AUTH_SESSION.c.id == bindparam("auth_session_id"),
-    _AUTH_SESSION.c.user_id == bindparam("auth_user_id"),
+# The columns that decide whether a token's session is still good, read once per request
+# (the shared read path, identity/deps.py `Read`, and `authenticate`).
+_SESSION_STATE = (_AUTH_SESSION.c.revoked_at, _AUTH_SESSION.c.expires_at, _USER.c.role)
+_CHECK_SESSION = (
+    select(*_SESSION_STATE)
+    .select_from(_AUTH_SESSION.join(_USER, _USER.c.id == _AUTH_SESSION.c.user_id))
+    .where(
+        _AUTH_SESSION.c.id == bindparam("auth_session_id"),
+        _AUTH_SESSION.c.user_id == bindparam("auth_user_id"),
+    )
 )
-_CHECK_SESSION = select(*SESSION_STATE).select_from(SESSION_FROM).where(*SESSION_WHERE)
 # On every authenticated request: straight on the DBAPI cursor (see core/prepared.py).
 _PREPARED_CHECK_SESSION = Prepared(_CHECK_SESSION)
 
@@ -535,7 +554,7 @@ def session_params(claims: security.AccessClaims) -> dict[str, Any]:
 
 
 def session_checked(claims: security.AccessClaims, row: Any, *, now: dt.datetime) -> Principal:
-    """The principal from a row that starts with the `SESSION_STATE` columns (or None)."""
+    """The principal from a row of the session state columns (or None)."""
     if row is None or row[0] is not None or row[1] <= now:
         raise InvalidAccessToken()
     # The role comes from the database, so a demotion takes effect at once.
@@ -557,6 +576,22 @@ async def authenticate(
     claims = decode_claims(token, settings=settings)
     row = (await session.execute(_CHECK_SESSION, session_params(claims))).first()
     return session_checked(claims, row, now=now or utcnow())
+
+
+def emails_of_sync(connection: Connection, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """`emails_of` on the read path's connection."""
+    if not user_ids:
+        return {}
+    rows = connection.execute(select(User.id, User.email).where(User.id.in_(user_ids)))
+    return {row.id: row.email for row in rows}
+
+
+async def emails_of(session: AsyncSession, user_ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+    """The email of each of these users (unknown ids are left out), for staff screens."""
+    if not user_ids:
+        return {}
+    rows = await session.execute(select(User.id, User.email).where(User.id.in_(user_ids)))
+    return {row.id: row.email for row in rows}
 
 
 async def get_user(session: AsyncSession, user_id: uuid.UUID) -> User:
@@ -658,6 +693,67 @@ async def change_password(
             client=client,
             details={"sessions_revoked": revoked},
         )
+        await outbox.emit(
+            session,
+            type="user.password_changed",
+            owner_id=user.id,
+            subject_type="user",
+            subject_id=user.id,
+            data={"id": user.id, "sessions_revoked": revoked},
+        )
+
+
+_HOLDER = cast(Table, AccountHolder.__table__)
+_HOLDER_PREFIX = "holder_"
+# The caller and their account-holder profile (if any) in one statement.
+_ME = (
+    select(
+        _USER.c.id,
+        _USER.c.email,
+        _USER.c.role,
+        _USER.c.created_at,
+        *(column.label(_HOLDER_PREFIX + column.name) for column in _HOLDER.c),
+    )
+    .select_from(_USER.outerjoin(_HOLDER, _HOLDER.c.user_id == _USER.c.id))
+    .where(_USER.c.id == bindparam("user_id"))
+)
+
+
+@dataclass(frozen=True, slots=True)
+class MeView:
+    user: Any
+    """A row with the `User` attribute names used by `MeOut`."""
+    holder: SimpleNamespace | None
+    """The profile's columns under their `AccountHolder` names, or None."""
+
+
+def me_sync(connection: Connection, principal: Principal) -> MeView:
+    row = reads.first(connection, _ME, {"user_id": principal.user_id})
+    if row is None:
+        raise NotFound()
+    values = row._asdict()
+    holder = None
+    if values[_HOLDER_PREFIX + "id"] is not None:
+        holder = SimpleNamespace(
+            **{column.name: values[_HOLDER_PREFIX + column.name] for column in _HOLDER.c}
+        )
+    return MeView(row, holder)
+
+
+_SESSIONS = (
+    select(_AUTH_SESSION)
+    .where(
+        _AUTH_SESSION.c.user_id == bindparam("user_id"),
+        _AUTH_SESSION.c.revoked_at.is_(None),
+        _AUTH_SESSION.c.expires_at > bindparam("now", type_=UTCDateTime()),
+    )
+    .order_by(_AUTH_SESSION.c.last_used_at.desc())
+)
+
+
+def list_sessions_sync(connection: Connection, principal: Principal) -> list[Any]:
+    """The caller's active sessions, most recently used first."""
+    return reads.rows(connection, _SESSIONS, {"user_id": principal.user_id, "now": utcnow()})
 
 
 async def list_sessions(session: AsyncSession, *, principal: Principal) -> list[AuthSession]:

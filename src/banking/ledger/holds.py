@@ -54,6 +54,9 @@ class HeldAccount:
     outgoing_on: dt.date | None
     outgoing_minor: int
     stamped_at: dt.datetime | None
+    # When the first open hold lapses (see `ledger/lapsed.py`).
+    next_lapse_at: dt.datetime | None = None
+    owner_id: uuid.UUID | None = None
 
     @property
     def available_minor(self) -> int:

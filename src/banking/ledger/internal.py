@@ -16,8 +16,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.engine import Connection
 
 from banking.accounts.models import Account, AccountStatus, AccountType
+from banking.core.currencies import SUPPORTED_CURRENCIES
 from banking.core.db import utcnow
-from banking.ledger.currencies import SUPPORTED_CURRENCIES
 
 _NAMESPACE = uuid.UUID("5b0f3f2e-8d7a-4c1e-9a57-0c2b6d4e8f11")
 
@@ -27,6 +27,8 @@ class Purpose(StrEnum):
     """Money entering or leaving the bank as deposits and withdrawals."""
     card_network = "card_network"
     """Amounts owed to the card network for captured card payments."""
+    interest_expense = "interest_expense"
+    """The interest the bank pays on savings: each monthly interest entry debits it."""
 
 
 def internal_account_id(purpose: Purpose, currency: str) -> uuid.UUID:

@@ -26,11 +26,10 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, ClassVar, cast
 
-from sqlalchemy import Table, and_, bindparam, case, insert, or_, select, update
+from sqlalchemy import Table, and_, bindparam, case, func, insert, or_, select, update
 from sqlalchemy.engine import Connection
 
-from banking.accounts.models import Account, AccountStatus
-from banking.accounts.service import AccountRef
+from banking.accounts.models import Account, AccountRef, AccountStatus
 from banking.audit import service as audit
 from banking.core import idempotency
 from banking.core.config import Settings
@@ -39,17 +38,15 @@ from banking.core.deps import ClientInfo
 from banking.core.errors import Conflict, DomainError, InvalidRequest, NotFound
 from banking.core.idempotency import Claim, StoredResponse
 from banking.core.prepared import Part, Prepared, Writes
-from banking.ledger import internal
+from banking.events import outbox
+from banking.ledger import internal, lapsed
+from banking.ledger.invariants import LedgerInvariantError as LedgerInvariantError
 from banking.ledger.models import EntryKind, EntryStatus, JournalEntry, Posting
 from banking.ledger.writer import writer_for
 
 ACCOUNT = cast(Table, Account.__table__)
 ENTRY = cast(Table, JournalEntry.__table__)
 POSTING = cast(Table, Posting.__table__)
-
-
-class LedgerInvariantError(RuntimeError):
-    """A rule the ledger relies on does not hold: a bug, never a user error."""
 
 
 # Declines: each is recorded as a declined entry and answered with its problem+json.
@@ -97,7 +94,18 @@ class SameAccount(Declined, InvalidRequest):
     title = "The source and target accounts must differ."
 
 
+class NewPayeeLimit(Declined, Conflict):
+    code = reason = "new_payee_limit"
+    title = "The payee was added too recently for a transfer of this amount."
+
+
+class AlreadyReversed(Declined, Conflict):
+    code = reason = "already_reversed"
+    title = "The reversals of this entry would add up to more than the entry."
+
+
 class DeclineReason(StrEnum):
+    new_payee_limit = "new_payee_limit"
     insufficient_funds = "insufficient_funds"
     account_frozen = "account_frozen"
     account_closed = "account_closed"
@@ -106,6 +114,7 @@ class DeclineReason(StrEnum):
     balance_limit_exceeded = "balance_limit_exceeded"
     daily_limit_exceeded = "daily_limit_exceeded"
     same_account = "same_account"
+    already_reversed = "already_reversed"
 
 
 DECLINES: dict[str, type[Declined]] = {
@@ -119,6 +128,8 @@ DECLINES: dict[str, type[Declined]] = {
         BalanceLimitExceeded,
         DailyLimitExceeded,
         SameAccount,
+        NewPayeeLimit,
+        AlreadyReversed,
     )
 }
 
@@ -161,6 +172,12 @@ class Movement:
     locked: Mapping[uuid.UUID, LockedAccount] | None = field(default=None, compare=False)
     """The customer accounts of the movement, when its resolve already locked them (see
     `lock_transfer_accounts_sync`); None lets the ledger lock them."""
+    decline: Declined | None = field(default=None, compare=False)
+    """A refusal the caller's own rules decided (e.g. the new-payee limit): the ledger
+    records it as a declined entry, like its own declines, after checking the accounts."""
+    reverses_entry_id: uuid.UUID | None = None
+    """A reversal or refund: the posted entry it gives back (part of), in the opposite
+    direction. See `ledger.reversals`."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -208,6 +225,13 @@ class LockedAccount:
     outgoing_on: dt.date | None
     outgoing_minor: int
     stamped_at: dt.datetime | None
+    # When the account's first open card hold lapses (None: no open hold). Read with the
+    # lock, so finding a lapsed hold costs no extra statement (see `ledger/lapsed.py`).
+    next_lapse_at: dt.datetime | None = None
+    owner_id: uuid.UUID | None = None
+
+    def has_lapsed_holds(self, now: dt.datetime) -> bool:
+        return self.next_lapse_at is not None and self.next_lapse_at <= now
 
 
 def stamp_time(now: dt.datetime, *accounts: dt.datetime | None) -> dt.datetime:
@@ -232,6 +256,8 @@ LOCKED_COLUMNS = (
     ACCOUNT.c.outgoing_on,
     ACCOUNT.c.outgoing_minor,
     ACCOUNT.c.stamped_at,
+    lapsed.next_lapse_at(ACCOUNT.c.id),
+    ACCOUNT.c.owner_id,
 )
 
 
@@ -263,6 +289,7 @@ _ENTRY_COLUMNS = (
     "idempotency_key",
     "decline_reason",
     "created_at",
+    "reversed_entry_id",
 )
 _INSERT_ENTRY = insert(ENTRY).values(
     {name: bindparam(name, type_=ENTRY.c[name].type) for name in _ENTRY_COLUMNS}
@@ -308,11 +335,12 @@ _UPDATE_ACCOUNTS = {count: _update_accounts_statement(count) for count in (1, 2)
 
 
 @functools.cache
-def _writes(*, store: bool, posted: bool, accounts: int) -> Writes:
+def _writes(*, store: bool, posted: bool, accounts: int, events: int = 0) -> Writes:
     """All the writes of one movement: on PostgreSQL one statement (one round trip).
 
     In order: the idempotency record (with a claim), the entry, then for a posted entry
-    its postings and the `accounts` customer accounts' balances, then the audit row.
+    its postings and the `accounts` customer accounts' balances, then the audit row and
+    the movement's `events` outbox rows (one multi-row INSERT).
     """
     parts: list[Part] = [(idempotency.STORE, idempotency.STORE_RETURNING)] if store else []
     parts.append(_INSERT_ENTRY)
@@ -321,6 +349,8 @@ def _writes(*, store: bool, posted: bool, accounts: int) -> Writes:
         if accounts:
             parts.append(_UPDATE_ACCOUNTS[accounts])
     parts.append(audit.INSERT_EVENT)
+    if events:
+        parts.append(outbox.INSERT_EVENTS[events])
     return Writes(*parts)
 
 
@@ -351,7 +381,7 @@ def _transfer_lock_statement(*, by_number: bool) -> Prepared:
         target = bindparam("target_id", type_=ACCOUNT.c.id.type)
         named = and_(ACCOUNT.c.owner_id == owner, ACCOUNT.c.id.in_([source, target]))
     return Prepared(
-        select(*LOCKED_COLUMNS, ACCOUNT.c.owner_id, ACCOUNT.c.number)
+        select(*LOCKED_COLUMNS, ACCOUNT.c.number)
         .where(named, ACCOUNT.c.is_internal.is_(False))
         .order_by(ACCOUNT.c.id)
         .with_for_update()
@@ -387,7 +417,8 @@ def lock_transfer_accounts_sync(
             connection, {"owner_id": owner_id, "source_id": source_id, "number": target_number}
         )
     width = len(LOCKED_COLUMNS)
-    refs = [AccountRef(row[0], row[width], row[width + 1], row[2]) for row in rows]
+    # The owner is the last locked column; the number comes after them.
+    refs = [AccountRef(row[0], row[width - 1], row[width], row[2]) for row in rows]
     source = next((ref for ref in refs if ref.id == source_id and ref.owner_id == owner_id), None)
     if source is None:
         raise NotFound("No such account.")
@@ -400,6 +431,35 @@ def lock_transfer_accounts_sync(
         if target is None:
             raise NotFound("No account has this number.")
     return source, target, {row[0]: LockedAccount(*row[:width]) for row in rows}
+
+
+def lock_many_sync(
+    connection: Connection,
+    *,
+    owner_id: uuid.UUID,
+    account_ids: Sequence[uuid.UUID] = (),
+    numbers: Sequence[str] = (),
+) -> int:
+    """Lock every customer account a multi-movement job may touch (the owner's by id, any
+    by number), in id order, in one statement, before its movements lock them again one by
+    one: two jobs (or a job and single transfers) locking overlapping accounts then take
+    the locks in the same order and cannot deadlock. Returns how many rows it locked."""
+    ids, named = sorted(set(account_ids)), sorted(set(numbers))
+    if not ids and not named:
+        return 0
+    rows = connection.execute(
+        select(ACCOUNT.c.id)
+        .where(
+            or_(
+                and_(ACCOUNT.c.id.in_(ids), ACCOUNT.c.owner_id == owner_id),
+                ACCOUNT.c.number.in_(named),
+            ),
+            ACCOUNT.c.is_internal.is_(False),
+        )
+        .order_by(ACCOUNT.c.id)
+        .with_for_update()
+    ).all()
+    return len(rows)
 
 
 def lock_own_account_sync(
@@ -448,6 +508,11 @@ def _decide(
             if account_id in movement.locked
         }
     now = stamp_time(clock(), *(account.stamped_at for account in locked.values()))
+    if any(account.has_lapsed_holds(now) for account in locked.values()):
+        # Lapsed card holds are released before the rules look at what is available.
+        lapsed.release_on_accounts_sync(connection, sorted(locked), now=now)
+        locked = _lock_customer_accounts(connection, list(locked))
+        now = stamp_time(now, *(account.stamped_at for account in locked.values()))
     today = now.date()
     for account_id in sides:
         if internal.is_internal(account_id):
@@ -460,11 +525,33 @@ def _decide(
             return AccountClosed(), locked, now
     source = locked.get(movement.source_account_id)
     target = locked.get(movement.target_account_id)
-    if source is not None and source.status == AccountStatus.frozen.value:
+    reversal = movement.reverses_entry_id is not None
+    # A reversal is the bank correcting its own books: a freeze stops the member, not
+    # the correction, and the daily limit is the member's (see docs/ledger.md).
+    if source is not None and source.status == AccountStatus.frozen.value and not reversal:
         return AccountFrozen(), locked, now
     for account in locked.values():
         if account.currency != movement.currency:
             return CurrencyMismatch(), locked, now
+    if reversal:
+        # Every reversal of an entry locks that entry's customer accounts, so the sum read
+        # here (a fresh snapshot after the locks, on PostgreSQL's READ COMMITTED; the
+        # single writer on SQLite) cannot miss one committed meanwhile.
+        assert movement.reverses_entry_id is not None
+        reversed_minor = reversed_sum_sync(connection, movement.reverses_entry_id)
+        original_minor = connection.execute(
+            select(ENTRY.c.amount_minor).where(ENTRY.c.id == movement.reverses_entry_id)
+        ).scalar_one()
+        if reversed_minor + movement.amount_minor > original_minor:
+            return (
+                AlreadyReversed(
+                    f"{reversed_minor} of {original_minor} minor units are already reversed."
+                ),
+                locked,
+                now,
+            )
+    if movement.decline is not None:
+        return movement.decline, locked, now
     if source is not None:
         if movement.release_hold_minor > source.held_minor:
             raise LedgerInvariantError("releasing more than the account holds")
@@ -473,7 +560,7 @@ def _decide(
             return InsufficientFunds(), locked, now
         limit = source.daily_limit_minor or limits.daily_outgoing_limit_minor
         spent_today = source.outgoing_minor if source.outgoing_on == today else 0
-        if spent_today + movement.amount_minor > limit:
+        if not reversal and spent_today + movement.amount_minor > limit:
             return (
                 DailyLimitExceeded(
                     f"The daily outgoing limit is {limit} minor units; {spent_today} used today."
@@ -486,6 +573,17 @@ def _decide(
     ):
         return BalanceLimitExceeded(), locked, now
     return None, locked, now
+
+
+def reversed_sum_sync(connection: Connection, entry_id: uuid.UUID) -> int:
+    """What the posted reversals and refunds of `entry_id` add up to."""
+    total = connection.execute(
+        select(func.coalesce(func.sum(ENTRY.c.amount_minor), 0)).where(
+            ENTRY.c.reversed_entry_id == entry_id,
+            ENTRY.c.status == EntryStatus.posted.value,
+        )
+    ).scalar_one()
+    return int(total)
 
 
 def _entry_values(
@@ -509,6 +607,7 @@ def _entry_values(
         "idempotency_key": movement.idempotency_key,
         "decline_reason": decline.reason if decline else None,
         "created_at": now,
+        "reversed_entry_id": movement.reverses_entry_id,
     }
 
 
@@ -559,9 +658,11 @@ def _balance_params(
     source = locked.get(movement.source_account_id)
     if source is not None:
         held[source.id] = source.held_minor - movement.release_hold_minor
-        spent = source.outgoing_minor if source.outgoing_on == today else 0
-        outgoing[source.id] = spent + movement.amount_minor
-        outgoing_on[source.id] = today
+        if movement.reverses_entry_id is None:
+            # A reversal is not the member's spending: it leaves the daily count alone.
+            spent = source.outgoing_minor if source.outgoing_on == today else 0
+            outgoing[source.id] = spent + movement.amount_minor
+            outgoing_on[source.id] = today
     params: dict[str, Any] = {}
     for index, account_id in enumerate(sorted(locked)):
         params[f"id_{index}"] = account_id
@@ -683,19 +784,129 @@ def execute_sync(
                 "source_account_id": movement.source_account_id,
                 "target_account_id": movement.target_account_id,
                 **({"reason": decline.reason} if decline else {}),
+                **(
+                    {"reversed_entry_id": movement.reverses_entry_id}
+                    if movement.reverses_entry_id
+                    else {}
+                ),
             },
         )
     )
+    events = movement_events(outcome, locked)
+    if events:
+        params.update(outbox.params(events))
     writes = _writes(
-        store=claim is not None, posted=decline is None, accounts=0 if decline else len(locked)
+        store=claim is not None,
+        posted=decline is None,
+        accounts=0 if decline else len(locked),
+        events=len(events),
     )
     counts = writes.run(connection, params)
     if claim is not None and counts[0] != 1:
         # The key was stored meanwhile: roll everything back and replay that answer.
         raise _KeyTaken()
-    if decline is None and locked and counts[-2] != len(locked):
+    if events and counts[-1] != len(events):
+        raise LedgerInvariantError("a movement's events were not written")
+    if decline is None and locked and counts[-2 - bool(events)] != len(locked):
         raise LedgerInvariantError("a locked account was not updated")
     return Result(outcome=outcome, response=response)
+
+
+# The event type prefix of each kind of entry; a card capture's event is written by the
+# card service in the same transaction (`card.authorization.captured`).
+EVENT_PREFIXES = {
+    EntryKind.deposit: "deposit",
+    EntryKind.withdrawal: "withdrawal",
+    EntryKind.transfer: "transfer",
+    EntryKind.reversal: "reversal",
+    EntryKind.card_refund: "card_refund",
+    EntryKind.interest: "interest",
+}
+
+
+def movement_events(
+    outcome: Outcome, locked: Mapping[uuid.UUID, LockedAccount]
+) -> list[dict[str, Any]]:
+    """The outbox rows of a movement (docs/events.md): `<kind>.posted` or `<kind>.declined`
+    for the owner of the account the request was made on, shaped like the API's answer;
+    and for a transfer posted to someone else's account, `transfer.received` for them.
+    Values are formatted here (strings, integers, None): this runs on the hot path."""
+    movement = outcome.movement
+    prefix = EVENT_PREFIXES.get(movement.kind)
+    if prefix is None:
+        return []
+    origin = locked.get(movement.origin_account_id)
+    owner_id = origin.owner_id if origin is not None else movement.initiator_id
+    entry_id = str(outcome.entry_id)
+    status = outcome.status.value
+    created_at = outbox.timestamp(outcome.created_at)
+    decline_reason = outcome.decline.reason if outcome.decline else None
+    balances_after = outcome.balances_after
+    if movement.kind is EntryKind.transfer:
+        target = locked.get(movement.target_account_id)
+        own_target = target is not None and target.owner_id == owner_id
+        data: dict[str, str | int | None] = {
+            "id": entry_id,
+            "kind": movement.kind.value,
+            "status": status,
+            "source_account_id": str(movement.source_account_id),
+            "target_account_id": str(movement.target_account_id) if own_target else None,
+            "amount": movement.amount_minor,
+            "balance_after": balances_after.get(movement.source_account_id),
+            "currency": movement.currency,
+            "description": movement.description,
+            "decline_reason": decline_reason,
+            "created_at": created_at,
+        }
+    else:
+        credit = movement.target_account_id == movement.origin_account_id
+        data = {
+            "id": entry_id,
+            "kind": movement.kind.value,
+            "status": status,
+            "account_id": str(movement.origin_account_id),
+            "amount": movement.amount_minor if credit else -movement.amount_minor,
+            "balance_after": balances_after.get(movement.origin_account_id),
+            "currency": movement.currency,
+            "description": movement.description,
+            "decline_reason": decline_reason,
+            "created_at": created_at,
+        }
+    rows = [
+        outbox.ledger_row(
+            type=f"{prefix}.{status}",
+            owner_id=owner_id,
+            subject_id=outcome.entry_id,
+            account_id=movement.origin_account_id,
+            data=data,
+            created_at=outcome.created_at,
+        )
+    ]
+    if outcome.posted and movement.kind is EntryKind.transfer:
+        target = locked.get(movement.target_account_id)
+        if target is not None and target.owner_id != owner_id:
+            rows.append(
+                outbox.ledger_row(
+                    type="transfer.received",
+                    owner_id=target.owner_id,
+                    subject_id=outcome.entry_id,
+                    account_id=target.id,
+                    data={
+                        "id": entry_id,
+                        "kind": movement.kind.value,
+                        "status": status,
+                        "account_id": str(target.id),
+                        "amount": movement.amount_minor,
+                        "balance_after": balances_after.get(target.id),
+                        "currency": movement.currency,
+                        "description": movement.description,
+                        "decline_reason": None,
+                        "created_at": created_at,
+                    },
+                    created_at=outcome.created_at,
+                )
+            )
+    return rows
 
 
 async def post(

@@ -26,7 +26,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from prometheus_client import CollectorRegistry, Gauge, write_to_textfile
-from sqlalchemy import Select, or_, select, union
+from sqlalchemy import Select, func, or_, select, union
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -291,7 +291,7 @@ async def verify_ledger(
 
 def _touched_query(since: dt.datetime) -> Any:
     """The ids of the customer accounts with a posting or a hold change since `since`."""
-    from banking.cards.models import CardAuthorization
+    from banking.ledger.models import CardAuthorization
 
     recent_entries = select(JournalEntry.id).where(JournalEntry.created_at >= since)
     # Customer accounts only: an internal account's postings are checked through their
@@ -315,7 +315,7 @@ def _touched_query(since: dt.datetime) -> Any:
 
 
 def _verify(scan: _Scan, report: VerifyReport, zone: ZoneInfo, since: dt.datetime | None) -> None:
-    from banking.cards.models import AuthorizationStatus, CardAuthorization
+    from banking.ledger.models import AuthorizationStatus, CardAuthorization
 
     touched: set[Any] | None = None
     if since is not None:
@@ -520,6 +520,21 @@ def _verify(scan: _Scan, report: VerifyReport, zone: ZoneInfo, since: dt.datetim
                         "hold_state", show(hold_id), "captured without its posted capture entry"
                     )
 
+    # Transfers waiting for a four-eyes approval hold their amount too; only a pending
+    # one holds anything.
+    from banking.approvals.models import Approval, ApprovalStatus
+
+    pending: Select[Any] = select(
+        Approval.id, Approval.source_account_id, Approval.status, Approval.held_minor
+    ).where(Approval.held_minor != 0)
+    for rows in scan.rows(pending):
+        for approval_id, account_id, status, held in rows:
+            if status != ApprovalStatus.pending_approval.value or held < 0:
+                report.add("approval_hold", show(approval_id), f"a {status} approval holds {held}")
+            account = accounts.get(account_id)
+            if account is not None:
+                account.open_holds_minor += held
+
     # 6. Customer accounts: cached balance, held amount, the account's clock.
     for account_id, account in accounts.items():
         if account.is_internal:
@@ -534,7 +549,15 @@ def _verify(scan: _Scan, report: VerifyReport, zone: ZoneInfo, since: dt.datetim
             continue
         _check_account(report, scan, show(account_id), account, full=since is None)
 
-    # 7. Idempotency records: a stored answer points at the entry (or authorization) it
+    # 7. Reversals and refunds: each mirrors its (posted, not itself reversing) original,
+    # and the posted ones of an entry never add up to more than it.
+    _check_reversals(scan, report, since)
+
+    # 8. Savings interest: interest entries balance against the interest-expense accounts,
+    # and each matches its monthly `interest_posting` row.
+    _check_interest(scan, report)
+
+    # 9. Idempotency records: a stored answer points at the entry (or authorization) it
     # answered, which carries the same key.
     records: Select[Any] = select(
         IdempotencyRecord.scope,
@@ -550,6 +573,253 @@ def _verify(scan: _Scan, report: VerifyReport, zone: ZoneInfo, since: dt.datetim
             problem = _record_problem(scan, scope, key, status, body, entries, authorization_keys)
             if problem is not None:
                 report.add("idempotency_entry", f"{scope} {key}", problem)
+
+    # 8. Scheduled transfers: an occurrence posts at most once, and each posted run names
+    # the posted entry of its own try.
+    _check_schedule_runs(scan, report, since)
+    # 9. Events (the outbox): each movement has its event.
+    _check_events(scan, report, since)
+
+
+SCHEDULE_KEY_PREFIX = "schedule:"
+
+
+def _check_schedule_runs(scan: _Scan, report: VerifyReport, since: dt.datetime | None) -> None:
+    from banking.schedules.models import RunStatus, ScheduledTransferRun
+
+    keys: Select[Any] = select(JournalEntry.idempotency_key).where(
+        JournalEntry.status == EntryStatus.posted.value,
+        JournalEntry.idempotency_key.like(f"{SCHEDULE_KEY_PREFIX}%"),
+    )
+    posted: dict[str, int] = {}
+    for rows in scan.rows(keys):
+        for (key,) in rows:
+            # "schedule:<id>:<occurrence>:<attempt>": one posted try per occurrence.
+            occurrence = key.rsplit(":", 1)[0]
+            posted[occurrence] = posted.get(occurrence, 0) + 1
+    for occurrence, count in posted.items():
+        if count > 1:
+            report.add("schedule_once", occurrence, f"{count} posted entries for one occurrence")
+    runs: Select[Any] = (
+        select(
+            ScheduledTransferRun.schedule_id,
+            ScheduledTransferRun.occurrence,
+            ScheduledTransferRun.attempt,
+            JournalEntry.status,
+            JournalEntry.idempotency_key,
+        )
+        .outerjoin(JournalEntry, JournalEntry.id == ScheduledTransferRun.entry_id)
+        .where(ScheduledTransferRun.status == RunStatus.posted.value)
+    )
+    if since is not None:
+        runs = runs.where(ScheduledTransferRun.ran_at >= since)
+    for rows in scan.rows(runs):
+        for schedule_id, occurrence, attempt, status, key in rows:
+            # The key carries the id as text with hyphens (`str(uuid)`), whatever the driver.
+            expected = f"{SCHEDULE_KEY_PREFIX}{uuid.UUID(str(schedule_id))}:{occurrence}:{attempt}"
+            if status != EntryStatus.posted.value or key != expected:
+                report.add(
+                    "schedule_once",
+                    expected,
+                    f"the posted run names a {status or 'missing'} entry with key {key!r}",
+                )
+
+
+def _check_reversals(scan: _Scan, report: VerifyReport, since: dt.datetime | None) -> None:
+    from sqlalchemy.orm import aliased
+
+    show = scan.show
+    kinds = (EntryKind.reversal.value, EntryKind.card_refund.value)
+    orphans: Select[Any] = select(JournalEntry.id).where(
+        JournalEntry.kind.in_(kinds), JournalEntry.reversed_entry_id.is_(None)
+    )
+    if since is not None:
+        orphans = orphans.where(JournalEntry.created_at >= since)
+    for rows in scan.rows(orphans):
+        for (entry_id,) in rows:
+            report.add("reversal_shape", show(entry_id), "a reversal without its original")
+    reversal = aliased(JournalEntry)
+    original = aliased(JournalEntry)
+    pairs: Select[Any] = (
+        select(
+            reversal.id,
+            reversal.source_account_id,
+            reversal.target_account_id,
+            reversal.amount_minor,
+            reversal.currency,
+            original.id,
+            original.status,
+            original.kind,
+            original.source_account_id,
+            original.target_account_id,
+            original.amount_minor,
+            original.currency,
+            original.reversed_entry_id,
+        )
+        .join(original, original.id == reversal.reversed_entry_id)
+        .where(reversal.status == EntryStatus.posted.value)
+        .order_by(original.id)
+    )
+    if since is not None:
+        # Every posted reversal of an entry that has one made since (its sum is whole).
+        recent = select(JournalEntry.reversed_entry_id).where(
+            JournalEntry.created_at >= since, JournalEntry.reversed_entry_id.is_not(None)
+        )
+        pairs = pairs.where(original.id.in_(recent))
+    totals: dict[Any, list[int]] = {}
+    for rows in scan.rows(pairs):
+        for row in rows:
+            entry_id, source, target, amount, currency = row[:5]
+            original_id, status, kind, o_source, o_target, o_amount, o_currency, o_link = row[5:]
+            if status != EntryStatus.posted.value or kind in kinds or o_link is not None:
+                report.add(
+                    "reversal_shape",
+                    show(entry_id),
+                    f"reverses {show(original_id)}, a {status} {kind}",
+                )
+            elif (source, target, currency) != (o_target, o_source, o_currency):
+                report.add(
+                    "reversal_shape",
+                    show(entry_id),
+                    f"does not mirror {show(original_id)} (accounts or currency)",
+                )
+            total = totals.setdefault(original_id, [0, o_amount])
+            total[0] += amount
+    for original_id, (reversed_minor, amount) in totals.items():
+        if reversed_minor > amount:
+            report.add(
+                "reversal_sum",
+                show(original_id),
+                f"reversals add up to {reversed_minor}, more than the entry's {amount}",
+            )
+
+
+def _check_interest(scan: _Scan, report: VerifyReport) -> None:
+    from sqlalchemy import func
+
+    from banking.interest.models import InterestPosting
+    from banking.ledger import internal
+
+    show = scan.show
+    expense_ids = {
+        scan.id_of(account_id): currency
+        for account_id, (purpose, currency) in internal.INTERNAL_ACCOUNTS.items()
+        if purpose is internal.Purpose.interest_expense
+    }
+    # What the interest-expense accounts paid, per currency, and by which entry kinds
+    # (their postings only: the hot settlement accounts are not read again).
+    paid: dict[str, int] = {}
+    legs: Select[Any] = (
+        select(Posting.account_id, JournalEntry.kind, func.sum(Posting.amount_minor))
+        .join(JournalEntry, JournalEntry.id == Posting.entry_id)
+        .where(
+            Posting.account_id.in_(
+                [
+                    account_id
+                    for account_id, (purpose, _) in internal.INTERNAL_ACCOUNTS.items()
+                    if purpose is internal.Purpose.interest_expense
+                ]
+            )
+        )
+        .group_by(Posting.account_id, JournalEntry.kind)
+    )
+    for rows in scan.rows(legs):
+        for account_id, kind, total in rows:
+            currency = expense_ids[account_id]
+            if kind != EntryKind.interest.value:
+                report.add("interest_expense", show(account_id), f"a {kind} entry posted on it")
+            paid[currency] = paid.get(currency, 0) - int(total)
+    # Posted interest entries and the monthly rows naming them.
+    entries: dict[Any, tuple[Any, int, str]] = {}
+    interest_entries: Select[Any] = select(
+        JournalEntry.id,
+        JournalEntry.source_account_id,
+        JournalEntry.target_account_id,
+        JournalEntry.amount_minor,
+        JournalEntry.currency,
+    ).where(
+        JournalEntry.kind == EntryKind.interest.value,
+        JournalEntry.status == EntryStatus.posted.value,
+    )
+    credited: dict[str, int] = {}
+    for rows in scan.rows(interest_entries):
+        for entry_id, source, target, amount, currency in rows:
+            if expense_ids.get(source) != currency:
+                report.add("interest_expense", show(entry_id), "interest paid from another account")
+            entries[entry_id] = (target, amount, currency)
+            credited[currency] = credited.get(currency, 0) + amount
+    for currency in sorted(set(paid) | set(credited)):
+        if paid.get(currency, 0) != credited.get(currency, 0):
+            report.add(
+                "interest_expense",
+                currency,
+                f"interest-expense account paid {paid.get(currency, 0)}, interest entries "
+                f"credited {credited.get(currency, 0)}",
+            )
+    monthly: Select[Any] = select(
+        InterestPosting.account_id,
+        InterestPosting.month,
+        InterestPosting.accrued_micro,
+        InterestPosting.carried_in_micro,
+        InterestPosting.posted_minor,
+        InterestPosting.carried_out_micro,
+        InterestPosting.entry_id,
+    )
+    named: set[Any] = set()
+    for rows in scan.rows(monthly):
+        for account_id, month, accrued, carried_in, posted, carried_out, entry_id in rows:
+            subject = f"{show(account_id)} {month}"
+            if carried_out != carried_in + accrued - posted * 1_000_000 or (
+                abs(carried_out) > 500_000 and posted > 0
+            ):
+                report.add(
+                    "interest_posting",
+                    subject,
+                    f"carried {carried_out} != {carried_in} + {accrued} - {posted} x 10^6",
+                )
+            if posted > 0:
+                entry = entries.get(entry_id)
+                if entry is None or entry[0] != account_id or entry[1] != posted:
+                    report.add(
+                        "interest_posting",
+                        subject,
+                        f"posted {posted} without its posted interest entry",
+                    )
+                named.add(entry_id)
+    for entry_id in entries:
+        if entry_id not in named:
+            report.add("interest_posting", show(entry_id), "an interest entry without its month")
+
+
+def _check_events(scan: _Scan, report: VerifyReport, since: dt.datetime | None) -> None:
+    """Each posted or declined movement (but a card capture, told by its authorization's
+    event) has its `<kind>.posted` / `<kind>.declined` event, which the ledger writes in
+    the movement's own transaction. Entries older than the first event (history from
+    before the outbox, in a database upgraded to it) are not asked for one."""
+    from banking.events.models import Event
+    from banking.ledger.service import EVENT_PREFIXES
+
+    first_event = select(func.min(Event.created_at)).scalar_subquery()
+    told: set[tuple[str, str]] = set()
+    events: Select[Any] = select(Event.subject_id, Event.type).where(
+        Event.subject_type == "journal_entry"
+    )
+    if since is not None:
+        events = events.where(Event.created_at >= since)
+    for rows in scan.rows(events):
+        told.update((subject_id, event_type) for subject_id, event_type in rows)
+    entries: Select[Any] = select(JournalEntry.id, JournalEntry.kind, JournalEntry.status).where(
+        JournalEntry.kind.in_([kind.value for kind in EVENT_PREFIXES]),
+        JournalEntry.created_at >= first_event,
+    )
+    if since is not None:
+        entries = entries.where(JournalEntry.created_at >= since)
+    prefixes = {kind.value: prefix for kind, prefix in EVENT_PREFIXES.items()}
+    for rows in scan.rows(entries):
+        for entry_id, kind, status in rows:
+            expected = f"{prefixes[kind]}.{status}"
+            if (scan.show(entry_id), expected) not in told:
+                report.add("entry_event", scan.show(entry_id), f"no {expected} event")
 
 
 def _check_account(
@@ -604,7 +874,7 @@ def _hold_problem(
     expires_at: dt.datetime | None,
     settled_at: dt.datetime | None,
 ) -> str | None:
-    from banking.cards.models import AuthorizationStatus
+    from banking.ledger.models import AuthorizationStatus
 
     if status == AuthorizationStatus.declined.value:
         return None if settled_at is None and captured == 0 else "a declined hold was settled"
@@ -662,6 +932,8 @@ def _record_problem(
     if scope.startswith(NETWORK_SCOPE_PREFIX):
         if status < 300 and answer.get("status") == "captured":
             entry_ref = answer.get("capture_entry_id")
+        elif status < 300 and answer.get("kind") == EntryKind.card_refund.value:
+            entry_ref = answer.get("id")
         if entry_ref is not None:
             entry = entries.get(scan.id_of(entry_ref))
             if entry is None or entry.idempotency_key != key:

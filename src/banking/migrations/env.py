@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 import asyncio
+from typing import Any
 
 from alembic import context
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from banking.core.db import Base
+from banking.core.schema_compat import declared_change, record_step
 from banking.models import load_all_models
 
 load_all_models()
 config = context.config
 target_metadata = Base.metadata
+
+
+def _collect(*, step: Any, **_: Any) -> None:
+    """What this run applied, for `banking migrate` to report (core/migrate.py)."""
+    if step.is_upgrade:
+        script = step.up_revision
+        config.attributes.setdefault("applied", []).append(
+            (script.revision, declared_change(script.module))
+        )
 
 
 def _configure(connection: Connection) -> None:
@@ -22,6 +33,9 @@ def _configure(connection: Connection) -> None:
         target_metadata=target_metadata,
         render_as_batch=connection.dialect.name == "sqlite",
         compare_type=True,
+        # Each applied revision and its expand/contract declaration, for the readiness of
+        # the release still running (core/schema_compat.py).
+        on_version_apply=[record_step, _collect],
     )
     with context.begin_transaction():
         context.run_migrations()

@@ -17,6 +17,9 @@ revision: str = ${repr(up_revision)}
 down_revision: str | None = ${repr(down_revision)}
 branch_labels: str | Sequence[str] | None = ${repr(branch_labels)}
 depends_on: str | Sequence[str] | None = ${repr(depends_on)}
+# "expand", "contract" or "breaking": what the previous release may do on this schema
+# (docs/migrations.md). Say why in this comment.
+schema_change = "breaking"
 
 
 def upgrade() -> None:

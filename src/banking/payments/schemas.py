@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from enum import StrEnum
 
 from pydantic import ConfigDict, Field, model_validator
 
@@ -32,6 +33,10 @@ class TransferIn(Schema):
                     "required": ["target_account_number"],
                     "properties": {"target_account_number": {"type": "string"}},
                 },
+                {
+                    "required": ["payee_id"],
+                    "properties": {"payee_id": {"type": "string"}},
+                },
             ]
         }
     )
@@ -43,13 +48,17 @@ class TransferIn(Schema):
     target_account_number: AccountNumber | None = Field(
         default=None, description="Any account in the bank, by its 12-digit number."
     )
+    payee_id: uuid.UUID | None = Field(default=None, description="One of your payees.")
     amount: Amount
     description: Description | None = None
 
     @model_validator(mode="after")
     def _one_target(self) -> TransferIn:
-        if (self.target_account_id is None) == (self.target_account_number is None):
-            raise ValueError("give exactly one of target_account_id and target_account_number")
+        targets = (self.target_account_id, self.target_account_number, self.payee_id)
+        if sum(target is not None for target in targets) != 1:
+            raise ValueError(
+                "give exactly one of target_account_id, target_account_number and payee_id"
+            )
         return self
 
 
@@ -95,8 +104,67 @@ class TransactionOut(OutSchema):
     counterparty_account_number: str | None
     decline_reason: str | None
     created_at: dt.datetime
+    reversed_entry_id: uuid.UUID | None = Field(
+        default=None,
+        description="On a `reversal` or `card_refund`: the entry it gives back (part of).",
+    )
+    counterparty_name: str | None = Field(
+        default=None,
+        description=(
+            "Who is on the other side: the merchant of a card payment (and of its refund); "
+            "for a transfer, the other holder's full name when the money came in or both "
+            "accounts are yours, else the masked name the payee lookup shows "
+            "(`G*** H***`); null for cash deposits and withdrawals and interest."
+        ),
+        examples=["Grace Hopper", "Corner Café"],
+    )
 
 
 class TransactionPage(OutSchema):
     items: list[TransactionOut]
     next_cursor: str | None = None
+
+
+class BatchMode(StrEnum):
+    all_or_nothing = "all_or_nothing"
+    """One journal transaction: if any item is declined, none posts."""
+    independent = "independent"
+    """Each item posts or is declined on its own."""
+
+
+MAX_BATCH_ITEMS = 1000
+
+
+class TransferBatchIn(Schema):
+    mode: BatchMode
+    items: list[TransferIn] = Field(
+        min_length=1,
+        max_length=MAX_BATCH_ITEMS,
+        description="Up to 1,000 transfers from your accounts, each like POST /v1/transfers.",
+    )
+
+
+class BatchItemOut(OutSchema):
+    index: int
+    status: str = Field(
+        description="posted, declined (recorded, with its reason) or not_posted (an "
+        "all_or_nothing batch rejected because of another item, or a request error)."
+    )
+    code: str | None = Field(default=None, description="Why it did not post.")
+    detail: str | None = None
+    transfer: TransferOut | None = None
+
+
+class TransferBatchOut(OutSchema):
+    id: uuid.UUID
+    mode: str
+    status: str = Field(
+        description="completed (every item was tried; see each one) or rejected (an "
+        "all_or_nothing batch in which an item was declined: nothing posted)."
+    )
+    posted: int
+    declined: int
+    failed_item_index: int | None = Field(
+        default=None, description="all_or_nothing: the item that stopped the batch."
+    )
+    items: list[BatchItemOut]

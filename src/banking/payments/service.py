@@ -10,16 +10,19 @@ retried request never moves money twice (`banking ledger verify`, step
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from banking.accounts import numbers
 from banking.accounts import service as accounts
+from banking.approvals import service as approvals
 from banking.core import idempotency
+from banking.core.config import Settings
 from banking.core.db import Database
 from banking.core.deps import ClientInfo
 from banking.core.errors import problem
@@ -30,6 +33,7 @@ from banking.identity.service import Principal
 from banking.ledger import history
 from banking.ledger import service as ledger
 from banking.ledger.models import EntryKind
+from banking.payees import service as payees
 from banking.payments.schemas import DepositIn, EntryOut, TransferIn, TransferOut, WithdrawalIn
 
 
@@ -224,6 +228,88 @@ async def _cash(
     )
 
 
+def transfer_resolve(
+    *,
+    principal: Principal,
+    request: TransferIn,
+    idempotency_key: str | None,
+    client: ClientInfo | None,
+    settings: Settings,
+    clock: Callable[[], dt.datetime],
+    request_id: str | None,
+    description: str | None = None,
+) -> ledger.Resolve:
+    """A transfer's `resolve` for the ledger: the caller's source; the target by id (one
+    of the caller's accounts), by number (any customer account) or by payee (the caller's,
+    with the new-payee control). Used by single transfers, batches and schedules."""
+    named: dict[str, accounts.AccountRef] = {}
+
+    def render(outcome: ledger.Outcome) -> StoredResponse:
+        declined = _decline_response(outcome, request_id)
+        if declined is not None:
+            return declined
+        return StoredResponse(201, _json(transfer_out(outcome, named["target"], principal)))
+
+    def resolve(connection: Connection) -> tuple[ledger.Movement, ledger.Render]:
+        target_number = request.target_account_number
+        decline: ledger.Declined | None = None
+        if request.payee_id is not None:
+            # A payee is the caller's own (others' ids are 404); its account by number.
+            payee = payees.get_for_transfer_sync(
+                connection, owner_id=principal.user_id, payee_id=request.payee_id
+            )
+            target_number = payee.account_number
+            decline = payees.new_payee_decline(
+                settings, payee, amount_minor=request.amount, now=clock()
+            )
+        # A target by id only among the caller's own accounts (other ids are 404); by
+        # number, any customer account. Both are locked here for the ledger.
+        source, target, locked = ledger.lock_transfer_accounts_sync(
+            connection,
+            owner_id=principal.user_id,
+            source_id=request.source_account_id,
+            target_id=request.target_account_id,
+            target_number=target_number,
+        )
+        named["target"] = target
+        movement = ledger.Movement(
+            kind=EntryKind.transfer,
+            source_account_id=source.id,
+            target_account_id=target.id,
+            origin_account_id=source.id,
+            amount_minor=request.amount,
+            currency=source.currency,
+            description=description if description is not None else request.description,
+            initiator_id=principal.user_id,
+            idempotency_key=idempotency_key,
+            client=client,
+            locked=locked,
+            decline=decline,
+        )
+        return movement, render
+
+    return resolve
+
+
+def transfer_out(
+    outcome: ledger.Outcome, target: accounts.AccountRef, principal: Principal
+) -> TransferOut:
+    movement = outcome.movement
+    return TransferOut(
+        id=outcome.entry_id,
+        kind=movement.kind.value,
+        status=outcome.status.value,
+        source_account_id=movement.source_account_id,
+        target_account_id=target.id if target.owner_id == principal.user_id else None,
+        target_account_number=numbers.mask(target.number) or "",
+        amount=movement.amount_minor,
+        currency=movement.currency,
+        balance_after=outcome.balances_after[movement.source_account_id],
+        description=movement.description,
+        created_at=outcome.created_at,
+    )
+
+
 async def transfer(
     db: Database,
     *,
@@ -232,56 +318,27 @@ async def transfer(
     idempotency_key: str,
     client: ClientInfo,
 ) -> MovementResponse:
-    request_id = current_request_id()
-    payee: dict[str, accounts.AccountRef] = {}
-
-    def render(outcome: ledger.Outcome) -> StoredResponse:
-        declined = _decline_response(outcome, request_id)
-        if declined is not None:
-            return declined
-        movement = outcome.movement
-        target = payee["target"]
-        out = TransferOut(
-            id=outcome.entry_id,
-            kind=movement.kind.value,
-            status=outcome.status.value,
-            source_account_id=movement.source_account_id,
-            target_account_id=target.id if target.owner_id == principal.user_id else None,
-            target_account_number=numbers.mask(target.number) or "",
-            amount=movement.amount_minor,
-            currency=movement.currency,
-            balance_after=outcome.balances_after[movement.source_account_id],
-            description=movement.description,
-            created_at=outcome.created_at,
-        )
-        return StoredResponse(201, _json(out))
-
-    def resolve(connection: Connection) -> tuple[ledger.Movement, ledger.Render]:
-        # A target by id only among the caller's own accounts (other ids are 404); by
-        # number, any customer account. Both are locked here for the ledger.
-        source, target, locked = ledger.lock_transfer_accounts_sync(
-            connection,
-            owner_id=principal.user_id,
-            source_id=request.source_account_id,
-            target_id=request.target_account_id,
-            target_number=request.target_account_number,
-        )
-        payee["target"] = target
-        movement = ledger.Movement(
-            kind=EntryKind.transfer,
-            source_account_id=source.id,
-            target_account_id=target.id,
-            origin_account_id=source.id,
-            amount_minor=request.amount,
-            currency=source.currency,
-            description=request.description,
-            initiator_id=principal.user_id,
+    if request.amount > approvals.lowest_threshold(db.settings):
+        # Above a threshold: held and waiting for a second person (202), unless the
+        # account's threshold allows it or the ledger would decline it anyway.
+        requested = await approvals.request_transfer(
+            db,
+            principal=principal,
+            request=request,
             idempotency_key=idempotency_key,
             client=client,
-            locked=locked,
         )
-        return movement, render
-
+        if requested is not None:
+            return MovementResponse(requested.status, requested.body, requested.replayed)
+    resolve = transfer_resolve(
+        principal=principal,
+        request=request,
+        idempotency_key=idempotency_key,
+        client=client,
+        settings=db.settings,
+        clock=db.clock,
+        request_id=current_request_id(),
+    )
     return await _run(
         db,
         resolve=resolve,
@@ -289,16 +346,28 @@ async def transfer(
         principal=principal,
         key=idempotency_key,
         path="/v1/transfers",
-        body=request.model_dump(mode="json"),
+        body=transfer_fingerprint_body(request),
     )
 
 
-async def account_history(
-    session: AsyncSession,
-    *,
+def transfer_fingerprint_body(request: TransferIn) -> dict[str, Any]:
+    """The body a transfer's key is bound to; without `payee_id` when it is not used, so
+    fingerprints of transfers stored before payees existed still match their retries."""
+    body = request.model_dump(mode="json")
+    if body.get("payee_id") is None:
+        body.pop("payee_id", None)
+    return body
+
+
+def account_history_sync(
+    connection: Connection,
     principal: Principal,
+    *,
     account_id: uuid.UUID,
     filters: history.HistoryFilters,
 ) -> tuple[list[history.HistoryItem], str | None]:
-    await accounts.get_owned(session, principal=principal, account_id=account_id)
-    return await history.account_history(session, account_id=account_id, filters=filters)
+    """The caller's account history (404 for anyone else's account)."""
+    accounts.check_owned_sync(connection, principal, account_id=account_id)
+    return history.account_history_sync(
+        connection, account_id=account_id, filters=filters, viewer_id=principal.user_id
+    )

@@ -11,6 +11,7 @@ import datetime as dt
 import io
 import math
 from collections.abc import Sequence
+from pathlib import Path
 
 from fpdf import FPDF
 from fpdf.enums import Align, XPos, YPos
@@ -24,6 +25,7 @@ CSV_COLUMNS = (
     "counterparty",
     "kind",
     "amount",
+    "currency",
     "balance_after",
     "entry_id",
 )
@@ -41,6 +43,14 @@ def format_minor(amount_minor: int, exponent: int) -> str:
     return sign + text
 
 
+def decimal_minor(amount_minor: int, exponent: int) -> str:
+    """1234567 with exponent 2 -> "12345.67", -5 -> "-0.05": a plain decimal for
+    spreadsheets (no grouping), exact (no float)."""
+    sign = "-" if amount_minor < 0 else ""
+    units, fraction = divmod(abs(amount_minor), 10**exponent)
+    return f"{sign}{units}.{fraction:0{exponent}d}" if exponent else f"{sign}{units}"
+
+
 def filename(statement: Statement, extension: str) -> str:
     last4 = statement.account.number[-4:] or "account"
     return f"statement-{last4}-{statement.period.month}.{extension}"
@@ -51,7 +61,8 @@ def _safe_cell(text: str) -> str:
 
 
 def to_csv(statement: Statement) -> str:
-    """One header row, then one row per line; amounts in minor units, as in the JSON."""
+    """One header row, then one row per line; amounts and running balance as decimals in
+    the currency's minor-unit exponent ("-12.50" USD, "1250" JPY), with the currency."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, quoting=csv.QUOTE_MINIMAL, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
@@ -63,8 +74,9 @@ def to_csv(statement: Statement) -> str:
                 _safe_cell(line.description),
                 _safe_cell(line.counterparty),
                 line.kind,
-                line.amount_minor,
-                line.balance_after_minor,
+                decimal_minor(line.amount_minor, statement.exponent),
+                statement.currency,
+                decimal_minor(line.balance_after_minor, statement.exponent),
                 str(line.entry_id),
             )
         )
@@ -78,7 +90,7 @@ MARGIN = 15.0
 CONTENT_WIDTH = PAGE_WIDTH - 2 * MARGIN
 ROW_HEIGHT = 5.6
 TABLE_BOTTOM = PAGE_HEIGHT - 18.0
-LINES_FIRST_PAGE = 28
+LINES_FIRST_PAGE = 23
 LINES_PER_PAGE = 40
 COLUMNS = (  # title, width, alignment
     ("Date", 20.0, Align.L),
@@ -102,48 +114,57 @@ def page_count(line_count: int) -> int:
     return 1 + math.ceil(rest / LINES_PER_PAGE)
 
 
-# Typographic characters outside Latin-1, written with their plain equivalents.
-_PLAIN = str.maketrans(
-    {
-        "\u2013": "-",
-        "\u2014": "-",
-        "\u2018": "'",
-        "\u2019": "'",
-        "\u201c": '"',
-        "\u201d": '"',
-        "\u2026": "...",
-        "\u20ac": "EUR",
-    }
-)
-
-
-def _latin1(text: str) -> str:
-    # The PDF's built-in fonts cover Latin-1 only; anything else is shown as "?".
-    return text.translate(_PLAIN).encode("latin-1", "replace").decode("latin-1")
+# DejaVu Sans ships with the package (fonts/, licence beside it): it covers Latin,
+# Greek, Cyrillic and more, so "Łukasz Żółć-Wiśniewski" prints as written.
+FONT_DIR = Path(__file__).resolve().parent / "fonts"
+FONT = "DejaVu"
+# Space below the page header on page 1 for the holder's and the bank's addresses.
+ADDRESS_BLOCK = 26.0
 
 
 def _long_date(day: dt.date) -> str:
     return f"{day.day} {day.strftime('%B')} {day.year}"
 
 
+def _grouped_number(number: str) -> str:
+    """ "123456789012" -> "1234 5678 9012"."""
+    return " ".join(number[i : i + 4] for i in range(0, len(number), 4))
+
+
+def period_text(statement: Statement) -> str:
+    """The period's real dates: a statement to date ends today, not on the 31st."""
+    period = statement.period
+    first = period.month.first_day()
+    if statement.is_partial:
+        today = statement.generated_at.astimezone(period.zone).date()
+        return f"{_long_date(first)} – {_long_date(today)} (to date)"
+    return f"{_long_date(first)} – {_long_date(period.month.last_day())}"
+
+
 class _StatementPdf(FPDF):
-    def __init__(self, statement: Statement, bank_name: str) -> None:
+    def __init__(
+        self, statement: Statement, bank_name: str, bank_address: str, bank_contact: str
+    ) -> None:
         super().__init__(orientation="P", unit="mm", format="A4")
         self.statement = statement
         self.bank_name = bank_name
+        self.bank_address = bank_address
+        self.bank_contact = bank_contact
+        self.add_font(FONT, "", str(FONT_DIR / "DejaVuSans.ttf"))
+        self.add_font(FONT, "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
         self.set_auto_page_break(False)
         self.set_margins(MARGIN, MARGIN, MARGIN)
         self.alias_nb_pages()
-        self.set_title(_latin1(f"{statement.title} {statement.period.month}"))
-        self.set_author(_latin1(bank_name))
-        self.set_creator(_latin1(bank_name))
+        self.set_title(f"{statement.title} {statement.period.month}")
+        self.set_author(bank_name)
+        self.set_creator(bank_name)
         self.set_creation_date(statement.generated_at)
 
     def _text(self, width: float, height: float, text: str, align: Align = Align.L) -> None:
         self.cell(
             width,
             height,
-            _latin1(text),
+            text,
             align=align,
             new_x=XPos.RIGHT,
             new_y=YPos.TOP,
@@ -155,31 +176,25 @@ class _StatementPdf(FPDF):
         period = statement.period
         self.set_xy(MARGIN, 12)
         self.set_text_color(*ACCENT)
-        self.set_font("Helvetica", "B", 15)
+        self.set_font(FONT, "B", 15)
         self._text(CONTENT_WIDTH / 2, 8, self.bank_name)
         self.set_text_color(*INK)
-        self.set_font("Helvetica", "B", 13)
+        self.set_font(FONT, "B", 13)
         self._text(CONTENT_WIDTH / 2, 8, statement.title, Align.R)
         self.set_xy(MARGIN, 21)
-        self.set_font("Helvetica", "", 9)
+        self.set_font(FONT, "", 9)
         self.set_text_color(*INK)
-        holder = f"  |  {account.holder_name}" if account.holder_name else ""
+        # The holder's own statement: the full account number.
         self._text(
-            CONTENT_WIDTH / 2,
+            CONTENT_WIDTH * 0.45,
             5,
-            f"Account {account.masked_number}  |  {account.type.capitalize()}"
-            f"  |  {account.currency}{holder}",
+            f"Account {_grouped_number(account.number)}  |  {account.type.capitalize()}"
+            f"  |  {account.currency}",
         )
-        self._text(
-            CONTENT_WIDTH / 2,
-            5,
-            f"Period {_long_date(period.month.first_day())} - "
-            f"{_long_date(period.month.last_day())}",
-            Align.R,
-        )
+        self._text(CONTENT_WIDTH * 0.55, 5, f"Period {period_text(statement)}", Align.R)
         self.set_xy(MARGIN, 26)
         self.set_text_color(*MUTED)
-        self.set_font("Helvetica", "", 8)
+        self.set_font(FONT, "", 8)
         self._text(CONTENT_WIDTH / 2, 4, f"Times in {period.timezone}")
         if statement.is_partial:
             as_of = statement.generated_at.astimezone(period.zone)
@@ -194,9 +209,32 @@ class _StatementPdf(FPDF):
         self.line(MARGIN, 32, PAGE_WIDTH - MARGIN, 32)
         self.set_line_width(0.2)
 
+    def addresses(self, top: float) -> float:
+        """Page 1: the holder's name and address (left), the bank's (right)."""
+        account = self.statement.account
+        half = CONTENT_WIDTH / 2
+        self.set_xy(MARGIN, top)
+        self.set_font(FONT, "B", 10)
+        self.set_text_color(*INK)
+        self._text(half, 5, account.holder_name or "")
+        self.set_font(FONT, "B", 9)
+        self._text(half, 5, self.bank_name, Align.R)
+        self.set_font(FONT, "", 9)
+        left = list(account.holder_address)
+        right = [part.strip() for part in self.bank_address.split(",") if part.strip()]
+        if self.bank_contact:
+            right.append(self.bank_contact)
+        for index in range(max(len(left), len(right))):
+            self.set_xy(MARGIN, top + 5 + 4.5 * index)
+            self.set_text_color(*INK)
+            self._text(half, 4.5, left[index] if index < len(left) else "")
+            self.set_text_color(*MUTED)
+            self._text(half, 4.5, right[index] if index < len(right) else "", Align.R)
+        return top + ADDRESS_BLOCK
+
     def footer(self) -> None:
         self.set_xy(MARGIN, PAGE_HEIGHT - 12)
-        self.set_font("Helvetica", "", 8)
+        self.set_font(FONT, "", 8)
         self.set_text_color(*MUTED)
         generated = self.statement.generated_at.astimezone(dt.UTC)
         self._text(CONTENT_WIDTH / 2, 5, f"Generated {generated:%Y-%m-%d %H:%M} UTC")
@@ -222,15 +260,15 @@ class _StatementPdf(FPDF):
             if index:
                 self.line(left, top + 3, left, top + height - 3)
             self.set_xy(left, top + 2.5)
-            self.set_font("Helvetica", "", 8)
+            self.set_font(FONT, "", 8)
             self.set_text_color(*MUTED)
             self._text(width, 4, label, Align.C)
             self.set_xy(left, top + 8)
-            self.set_font("Helvetica", "B", 11)
+            self.set_font(FONT, "B", 11)
             self.set_text_color(*colour)
             self._text(width, 6, value, Align.C)
         self.set_xy(MARGIN, top + height + 1)
-        self.set_font("Helvetica", "", 7)
+        self.set_font(FONT, "", 7)
         self.set_text_color(*MUTED)
         self._text(CONTENT_WIDTH, 4, f"Amounts in {statement.currency}.", Align.R)
         return top + height + 6
@@ -240,7 +278,7 @@ class _StatementPdf(FPDF):
         days = self.statement.daily_balances()
         exponent = self.statement.exponent
         self.set_xy(MARGIN, top)
-        self.set_font("Helvetica", "B", 9)
+        self.set_font(FONT, "B", 9)
         self.set_text_color(*INK)
         self._text(CONTENT_WIDTH, 5, "Daily balance")
         label_width = 24.0
@@ -259,7 +297,7 @@ class _StatementPdf(FPDF):
             return plot_bottom - (plot_bottom - plot_top) * (value - low) / (high - low)
 
         self.set_draw_color(*RULE)
-        self.set_font("Helvetica", "", 7)
+        self.set_font(FONT, "", 7)
         self.set_text_color(*MUTED)
         for value in (low, (low + high) // 2, high):
             y = y_of(value)
@@ -285,13 +323,13 @@ class _StatementPdf(FPDF):
 
     def table_header(self, top: float, title: str = "Transactions") -> float:
         self.set_xy(MARGIN, top)
-        self.set_font("Helvetica", "B", 9)
+        self.set_font(FONT, "B", 9)
         self.set_text_color(*INK)
         self._text(CONTENT_WIDTH, 5, title)
         self.set_xy(MARGIN, top + 6)
         self.set_fill_color(*ACCENT)
         self.set_text_color(255, 255, 255)
-        self.set_font("Helvetica", "B", 8)
+        self.set_font(FONT, "B", 8)
         for name, width, align in COLUMNS:
             self.cell(
                 width,
@@ -309,13 +347,13 @@ class _StatementPdf(FPDF):
         if shade:
             self.set_fill_color(*STRIPE)
             self.rect(MARGIN, top, CONTENT_WIDTH, ROW_HEIGHT, style="F")
-        self.set_font("Helvetica", "", 8)
+        self.set_font(FONT, "", 8)
         for index, ((_, width, align), text) in enumerate(zip(COLUMNS, cells, strict=True)):
             colour = INK
             if index == 3:
                 colour = CREDIT if amount_minor > 0 else DEBIT
             self.set_text_color(*colour)
-            fitted = self._fit(_latin1(text), width - 2)
+            fitted = self._fit(text, width - 2)
             padded = f" {fitted}" if align is Align.L else f"{fitted} "
             self.cell(width, ROW_HEIGHT, padded, align=align, new_x=XPos.RIGHT, new_y=YPos.TOP)
 
@@ -337,18 +375,22 @@ def _line_cells(line: StatementLine, exponent: int) -> tuple[str, ...]:
     )
 
 
-def to_pdf(statement: Statement, *, bank_name: str) -> bytes:
-    """About 40 lines a page; page 1 also carries the summary box and the balance chart."""
-    pdf = _StatementPdf(statement, bank_name)
+def to_pdf(
+    statement: Statement, *, bank_name: str, bank_address: str = "", bank_contact: str = ""
+) -> bytes:
+    """About 40 lines a page; page 1 also carries the addresses, the summary box and the
+    balance chart."""
+    pdf = _StatementPdf(statement, bank_name, bank_address, bank_contact)
     exponent = statement.exponent
     pdf.add_page()
-    top = pdf.summary(38)
+    top = pdf.addresses(36)
+    top = pdf.summary(top)
     top = pdf.chart(top)
     top = pdf.table_header(top)
     capacity = LINES_FIRST_PAGE
     if not statement.lines:
         pdf.set_xy(MARGIN, top + 1)
-        pdf.set_font("Helvetica", "I", 9)
+        pdf.set_font(FONT, "", 9)
         pdf.set_text_color(*MUTED)
         pdf._text(CONTENT_WIDTH, ROW_HEIGHT, "No transactions in this period.")
         top += ROW_HEIGHT + 2

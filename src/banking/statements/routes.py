@@ -8,11 +8,12 @@ from typing import Annotated, Any
 
 from anyio import to_thread
 from fastapi import APIRouter, Header, Path, Query
+from sqlalchemy.engine import Connection
 from starlette.responses import Response
 
-from banking.core.deps import AppSettings, DbSession, Now
 from banking.core.pagination import Pagination
-from banking.identity.deps import CurrentUser
+from banking.identity.deps import MemberRead
+from banking.identity.service import Principal
 from banking.statements import render
 from banking.statements import service as statements
 from banking.statements.schemas import (
@@ -64,31 +65,29 @@ def _chosen_format(requested: StatementFormat | None, accept: str | None) -> Sta
 
 
 @router.get("/accounts/{account_id}/statements", response_model=StatementMonthPage)
-async def list_statements(
-    account_id: uuid.UUID,
-    user: CurrentUser,
-    session: DbSession,
-    settings: AppSettings,
-    now: Now,
-    page: Pagination,
-) -> StatementMonthPage:
+async def list_statements(account_id: uuid.UUID, read: MemberRead, page: Pagination) -> Response:
     """The months (YYYY-MM, in the bank's time zone) in which the account has at least one
     transaction, newest first. The current month is a statement to date (`is_partial`)."""
     after = page.after(_month_in_cursor)
     before = after[0] if after else None
-    months, more = await statements.list_months(
-        session,
-        principal=user,
-        account_id=account_id,
-        timezone=settings.bank_timezone,
-        limit=page.limit,
-        before=before,
-    )
-    current = statements.current_month(now, settings.bank_timezone)
-    return StatementMonthPage(
-        items=[month_out(month, current=current) for month in months],
-        next_cursor=page.cursor_for([str(months[-1])]) if more and months else None,
-    )
+    timezone = read.settings.bank_timezone
+    current = statements.current_month(read.now, timezone)
+
+    def listing(connection: Connection, principal: Principal) -> StatementMonthPage:
+        months, more = statements.list_months_sync(
+            connection,
+            principal=principal,
+            account_id=account_id,
+            timezone=timezone,
+            limit=page.limit,
+            before=before,
+        )
+        return StatementMonthPage(
+            items=[month_out(month, current=current) for month in months],
+            next_cursor=page.cursor_for([str(months[-1])]) if more and months else None,
+        )
+
+    return await read.json(listing, replica=True)
 
 
 @router.get(
@@ -102,10 +101,7 @@ async def get_statement(
         str,
         Path(max_length=16, description="The calendar month, YYYY-MM.", examples=["2024-03"]),
     ],
-    user: CurrentUser,
-    session: DbSession,
-    settings: AppSettings,
-    now: Now,
+    read: MemberRead,
     format: Annotated[
         StatementFormat | None,
         Query(description="`json` (default), `csv` or `pdf`; overrides the Accept header."),
@@ -117,14 +113,19 @@ async def get_statement(
     midnight in the bank's time zone (`period.timezone`); the current month is a statement
     to date. `?format=csv` (or `Accept: text/csv`) gives the lines as CSV with a header row,
     `?format=pdf` (or `Accept: application/pdf`) a printable PDF."""
-    statement = await statements.build_statement(
-        session,
-        principal=user,
-        account_id=account_id,
-        month=month,
-        timezone=settings.bank_timezone,
-        now=now,
-    )
+    settings, now = read.settings, read.now
+
+    def build(connection: Connection, principal: Principal) -> statements.Statement:
+        return statements.build_statement_sync(
+            connection,
+            principal=principal,
+            account_id=account_id,
+            month=month,
+            timezone=settings.bank_timezone,
+            now=now,
+        )
+
+    statement = await read.run(build, snapshot=True, replica=True)
     chosen = _chosen_format(format, accept)
     if chosen is StatementFormat.csv:
         return Response(
@@ -135,12 +136,17 @@ async def get_statement(
     if chosen is StatementFormat.pdf:
         # Rendering is CPU work: keep it off the event loop.
         pdf = await to_thread.run_sync(
-            lambda: render.to_pdf(statement, bank_name=settings.bank_name)
+            lambda: render.to_pdf(
+                statement,
+                bank_name=settings.bank_name,
+                bank_address=settings.bank_address,
+                bank_contact=settings.bank_contact,
+            )
         )
         return Response(
             pdf, media_type=PDF_MEDIA_TYPE, headers=_attachment(render.filename(statement, "pdf"))
         )
-    return statement_out(statement)
+    return Response(statement_out(statement).model_dump_json(), media_type="application/json")
 
 
 def _attachment(name: str) -> dict[str, str]:

@@ -12,6 +12,7 @@ snapshot. The current month is a statement to date (`is_partial`).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 import uuid
 from collections.abc import Sequence
@@ -19,17 +20,19 @@ from dataclasses import dataclass
 from typing import Any, cast
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table, case, exists, literal, or_, select
+from sqlalchemy import Table, bindparam, case, exists, literal, or_, select
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import aliased
 
 from banking.accounts import numbers
 from banking.accounts.models import Account
+from banking.core import reads
+from banking.core.currencies import CURRENCY_EXPONENTS
 from banking.core.errors import InvalidRequest, NotFound
 from banking.holders.models import AccountHolder
 from banking.identity.service import Principal
 from banking.ledger import internal
-from banking.ledger.currencies import CURRENCY_EXPONENTS
 from banking.ledger.models import JournalEntry, Posting
 
 POSTING = cast(Table, Posting.__table__)
@@ -44,10 +47,13 @@ KIND_LABELS = {
     "transfer": "Transfer",
     "card_capture": "Card payment",
     "reversal": "Reversal",
+    "card_refund": "Card refund",
+    "interest": "Interest",
 }
 COUNTERPARTY_LABELS = {
     internal.Purpose.cash.value: "Cash",
     internal.Purpose.card_network.value: "Card network",
+    internal.Purpose.interest_expense.value: "Interest",
 }
 
 
@@ -132,6 +138,8 @@ class StatementAccount:
     currency: str
     holder_name: str
     nickname: str | None
+    holder_address: tuple[str, ...] = ()
+    """The holder's postal address, one printed line each (empty when unknown)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,29 +229,45 @@ def _balance_before(account_id: uuid.UUID, boundary: dt.datetime) -> Any:
     )
 
 
-async def _account(
-    session: AsyncSession, *, principal: Principal | None, account_id: uuid.UUID
-) -> StatementAccount:
-    row = (
-        await session.execute(
-            select(
-                Account.id,
-                Account.number,
-                Account.owner_id,
-                Account.type,
-                Account.currency,
-                Account.nickname,
-                AccountHolder.first_name,
-                AccountHolder.last_name,
-            )
-            .join(AccountHolder, AccountHolder.user_id == Account.owner_id, isouter=True)
-            .where(Account.id == account_id, Account.is_internal.is_(False))
+_ACCOUNT_TABLE = cast(Table, Account.__table__)
+_HOLDER_TABLE = cast(Table, AccountHolder.__table__)
+_STATEMENT_ACCOUNT = (
+    select(
+        _ACCOUNT_TABLE.c.id,
+        _ACCOUNT_TABLE.c.number,
+        _ACCOUNT_TABLE.c.owner_id,
+        _ACCOUNT_TABLE.c.type,
+        _ACCOUNT_TABLE.c.currency,
+        _ACCOUNT_TABLE.c.nickname,
+        _HOLDER_TABLE.c.first_name,
+        _HOLDER_TABLE.c.last_name,
+        _HOLDER_TABLE.c.address_line1,
+        _HOLDER_TABLE.c.address_line2,
+        _HOLDER_TABLE.c.postal_code,
+        _HOLDER_TABLE.c.city,
+        _HOLDER_TABLE.c.country,
+    )
+    .select_from(
+        _ACCOUNT_TABLE.outerjoin(
+            _HOLDER_TABLE, _HOLDER_TABLE.c.user_id == _ACCOUNT_TABLE.c.owner_id
         )
-    ).first()
+    )
+    .where(_ACCOUNT_TABLE.c.id == bindparam("account_id"), _ACCOUNT_TABLE.c.is_internal.is_(False))
+)
+
+
+def _account_sync(
+    connection: Connection, *, principal: Principal | None, account_id: uuid.UUID
+) -> StatementAccount:
+    row = reads.first(connection, _STATEMENT_ACCOUNT, {"account_id": account_id})
     # Anyone else's account is 404, as if it did not exist, so ids cannot be probed.
     if row is None or (principal is not None and row.owner_id != principal.user_id):
         raise NotFound("No such account.")
     holder = " ".join(part for part in (row.first_name, row.last_name) if part)
+    town = " ".join(part for part in (row.postal_code, row.city) if part)
+    address = tuple(
+        part for part in (row.address_line1, row.address_line2, town, row.country) if part
+    )
     return StatementAccount(
         id=row.id,
         number=row.number or "",
@@ -252,6 +276,16 @@ async def _account(
         currency=row.currency,
         holder_name=holder,
         nickname=row.nickname,
+        holder_address=address,
+    )
+
+
+async def _account(
+    session: AsyncSession, *, principal: Principal | None, account_id: uuid.UUID
+) -> StatementAccount:
+    connection = await session.connection()
+    return await connection.run_sync(
+        lambda sync: _account_sync(sync, principal=principal, account_id=account_id)
     )
 
 
@@ -275,15 +309,13 @@ def _counterparty(number: str | None, purpose: str | None) -> str:
     return numbers.mask(number) or ""
 
 
-async def _lines(
-    session: AsyncSession, *, account_id: uuid.UUID, period: Period
-) -> list[StatementLine]:
+def _lines(connection: Connection, *, account_id: uuid.UUID, period: Period) -> list[StatementLine]:
     other = aliased(Account)
     other_side = case(
         (JournalEntry.source_account_id == Posting.account_id, JournalEntry.target_account_id),
         else_=JournalEntry.source_account_id,
     )
-    rows = await session.execute(
+    rows = connection.execute(
         select(
             Posting.id,
             Posting.amount_minor,
@@ -325,8 +357,8 @@ async def _lines(
     return lines
 
 
-async def pending_holds(
-    session: AsyncSession, *, account_id: uuid.UUID, at: dt.datetime, before: bool = False
+def pending_holds(
+    connection: Connection, *, account_id: uuid.UUID, at: dt.datetime, before: bool = False
 ) -> list[PendingHold]:
     """The card holds open on the account at the instant `at` (with `before`, the instant
     just before it: a period's exclusive end), listed beside the statement (not part of its
@@ -336,7 +368,7 @@ async def pending_holds(
     yet released)."""
     from banking.cards.models import AuthorizationStatus, CardAuthorization
 
-    rows = await session.execute(
+    rows = connection.execute(
         select(
             CardAuthorization.id,
             CardAuthorization.created_at,
@@ -379,33 +411,57 @@ async def build_statement(
     now: dt.datetime,
     principal: Principal | None = None,
 ) -> Statement:
-    """The statement of `month` (YYYY-MM); with a `principal`, only for their own account."""
+    """`build_statement_sync` in one read snapshot of `session` (the CLI)."""
+    await _snapshot(session)
+    connection = await session.connection()
+    try:
+        return await connection.run_sync(
+            lambda sync: build_statement_sync(
+                sync,
+                account_id=account_id,
+                month=month,
+                timezone=timezone,
+                now=now,
+                principal=principal,
+            )
+        )
+    finally:
+        await session.rollback()
+
+
+def build_statement_sync(
+    connection: Connection,
+    *,
+    account_id: uuid.UUID,
+    month: str,
+    timezone: str,
+    now: dt.datetime,
+    principal: Principal | None = None,
+) -> Statement:
+    """The statement of `month` (YYYY-MM); with a `principal`, only for their own account.
+    Run it in one read snapshot: its statements must see one state of the ledger."""
     zone = ZoneInfo(timezone)
     wanted = Month.parse(month)
     today = Month.containing(now, zone)
     if wanted > today:
         raise MonthInFuture(f"{wanted} has not started yet in {zone.key}.")
-    await _snapshot(session)
-    account = await _account(session, principal=principal, account_id=account_id)
+    account = _account_sync(connection, principal=principal, account_id=account_id)
     period = Period.of(wanted, zone)
-    balances = (
-        await session.execute(
-            select(
-                _balance_before(account_id, period.starts_at),
-                _balance_before(account_id, period.ends_at),
-            )
+    balances = connection.execute(
+        select(
+            _balance_before(account_id, period.starts_at),
+            _balance_before(account_id, period.ends_at),
         )
     ).one()
-    lines = await _lines(session, account_id=account_id, period=period)
+    lines = _lines(connection, account_id=account_id, period=period)
     # The holds open at the period's end (now, for a statement to date).
     partial = wanted == today
-    holds = await pending_holds(
-        session,
+    holds = pending_holds(
+        connection,
         account_id=account_id,
         at=now if partial else period.ends_at,
         before=not partial,
     )
-    await session.rollback()
     return Statement(
         account=account,
         period=period,
@@ -420,26 +476,54 @@ async def build_statement(
     )
 
 
-async def _active_months(
-    session: AsyncSession, *, account_id: uuid.UUID, candidates: Sequence[Month], zone: ZoneInfo
-) -> list[Month]:
-    """Which of `candidates` have a posting: one EXISTS probe of the index per month."""
+_POSTING_TABLE = cast(Table, Posting.__table__)
+_POSTED_AT = _POSTING_TABLE.c.created_at
+
+
+@functools.cache
+def _months_probe(count: int) -> Any:
+    """One EXISTS probe of the index per month, for `count` months (bound parameters)."""
     columns = [
         exists()
         .where(
-            Posting.account_id == account_id,
-            Posting.created_at >= month.starts_at(zone),
-            Posting.created_at < month.next().starts_at(zone),
+            _POSTING_TABLE.c.account_id == bindparam("account_id"),
+            bindparam(f"start_{index}", type_=_POSTED_AT.type) <= _POSTED_AT,
+            bindparam(f"end_{index}", type_=_POSTED_AT.type) > _POSTED_AT,
         )
         .label(f"m{index}")
-        for index, month in enumerate(candidates)
+        for index in range(count)
     ]
-    row = (await session.execute(select(literal(1), *columns))).one()
+    return select(literal(1), *columns)
+
+
+_POSTING_BOUNDS = select(
+    select(_POSTED_AT)
+    .where(_POSTING_TABLE.c.account_id == bindparam("account_id"))
+    .order_by(_POSTED_AT)
+    .limit(1)
+    .scalar_subquery(),
+    select(_POSTED_AT)
+    .where(_POSTING_TABLE.c.account_id == bindparam("account_id"))
+    .order_by(_POSTED_AT.desc())
+    .limit(1)
+    .scalar_subquery(),
+)
+
+
+def _active_months(
+    connection: Connection, *, account_id: uuid.UUID, candidates: Sequence[Month], zone: ZoneInfo
+) -> list[Month]:
+    """Which of `candidates` have a posting: one EXISTS probe of the index per month."""
+    params: dict[str, Any] = {"account_id": account_id}
+    for index, month in enumerate(candidates):
+        params[f"start_{index}"] = month.starts_at(zone)
+        params[f"end_{index}"] = month.next().starts_at(zone)
+    row = reads.first(connection, _months_probe(len(candidates)), params)
     return [month for month, active in zip(candidates, row[1:], strict=True) if active]
 
 
-async def list_months(
-    session: AsyncSession,
+def list_months_sync(
+    connection: Connection,
     *,
     principal: Principal | None,
     account_id: uuid.UUID,
@@ -453,27 +537,10 @@ async def list_months(
     at, never a scan of the account's postings.
     """
     zone = ZoneInfo(timezone)
-    await _snapshot(session)
-    await _account(session, principal=principal, account_id=account_id)
-    bounds = (
-        await session.execute(
-            select(
-                select(Posting.created_at)
-                .where(Posting.account_id == account_id)
-                .order_by(Posting.created_at)
-                .limit(1)
-                .scalar_subquery(),
-                select(Posting.created_at)
-                .where(Posting.account_id == account_id)
-                .order_by(Posting.created_at.desc())
-                .limit(1)
-                .scalar_subquery(),
-            )
-        )
-    ).one()
+    _account_sync(connection, principal=principal, account_id=account_id)
+    bounds = reads.first(connection, _POSTING_BOUNDS, {"account_id": account_id})
     found: list[Month] = []
     if bounds[0] is None:
-        await session.rollback()
         return found, False
     first, last = Month.containing(bounds[0], zone), Month.containing(bounds[1], zone)
     cursor = last if before is None else min(last, before.previous())
@@ -483,7 +550,32 @@ async def list_months(
             candidates.append(cursor)
             cursor = cursor.previous()
         found.extend(
-            await _active_months(session, account_id=account_id, candidates=candidates, zone=zone)
+            _active_months(connection, account_id=account_id, candidates=candidates, zone=zone)
         )
-    await session.rollback()
     return found[:limit], len(found) > limit
+
+
+async def list_months(
+    session: AsyncSession,
+    *,
+    principal: Principal | None,
+    account_id: uuid.UUID,
+    timezone: str,
+    limit: int,
+    before: Month | None = None,
+) -> tuple[list[Month], bool]:
+    """`list_months_sync` on `session`'s connection (the CLI and benchmarks)."""
+    connection = await session.connection()
+    try:
+        return await connection.run_sync(
+            lambda sync: list_months_sync(
+                sync,
+                principal=principal,
+                account_id=account_id,
+                timezone=timezone,
+                limit=limit,
+                before=before,
+            )
+        )
+    finally:
+        await session.rollback()

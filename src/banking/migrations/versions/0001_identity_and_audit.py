@@ -16,6 +16,8 @@ revision: str = "0001"
 down_revision: str | None = None
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# The first revision: nothing ran before it.
+schema_change = "breaking"
 
 
 def upgrade() -> None:

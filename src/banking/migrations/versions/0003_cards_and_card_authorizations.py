@@ -16,6 +16,8 @@ revision: str = "0003"
 down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# New tables only (docs/migrations.md).
+schema_change = "expand"
 
 
 def upgrade() -> None:

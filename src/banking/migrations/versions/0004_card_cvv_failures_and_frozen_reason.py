@@ -14,6 +14,8 @@ revision: str = "0004"
 down_revision: str | None = "0003"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# Cards frozen by the previous release would carry no frozen_reason.
+schema_change = "breaking"
 
 
 def upgrade() -> None:

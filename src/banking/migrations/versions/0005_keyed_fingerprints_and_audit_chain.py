@@ -29,6 +29,8 @@ revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# Re-seals the audit chain: stop the previous release first (docs/deployment.md).
+schema_change = "breaking"
 
 # The scope of the card network's Idempotency-Key records (`cards.service.NETWORK_SCOPE`).
 NETWORK_SCOPE = "network:card-network"

@@ -16,6 +16,8 @@ revision: str = "0006"
 down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
+# The previous release writes postings without moving account.stamped_at.
+schema_change = "breaking"
 
 
 def upgrade() -> None:

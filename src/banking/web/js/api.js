@@ -1,12 +1,17 @@
 // The API module: every call to the server goes through `request`.
-// Tokens live in this module's memory only (never in storage or cookies), so a reload
-// signs the user out. The access token is refreshed shortly before it expires, and once
-// more if the server still answers 401 `invalid_token`. Every failure becomes an ApiError
-// whose message is the server's problem+json `detail`, with field `errors` attached.
+// The access token lives in this module's memory only. The refresh token is an HttpOnly,
+// SameSite=Strict cookie that only the refresh route receives, so page scripts never see
+// it and a reload (or a second tab) resumes the same session with one refresh. The access
+// token is refreshed shortly before it expires, and once more if the server still answers
+// 401 `invalid_token`. Every failure becomes an ApiError whose message is the server's
+// problem+json `detail`, with field `errors` attached.
 
 const REFRESH_MARGIN_MS = 30_000;
 
-let tokens = null; // { access, refresh, refreshAt }
+const SIGNED_IN_COOKIE = "banking_signed_in";
+const REFRESH_LOCK = "banking-refresh";
+
+let tokens = null; // { access, refreshAt }
 let user = null; // what we know about the signed-in user: { email, ... }
 let refreshing = null;
 let refreshTimer = null;
@@ -47,7 +52,6 @@ function storeTokens(body) {
   const leadMs = Math.min(REFRESH_MARGIN_MS, lifetimeMs / 2);
   tokens = {
     access: body.access_token,
-    refresh: body.refresh_token,
     refreshAt: Date.now() + lifetimeMs - leadMs,
   };
   clearTimeout(refreshTimer);
@@ -61,7 +65,25 @@ export function forgetSession(reason = "logout") {
   tokens = null;
   user = null;
   clearTimeout(refreshTimer);
+  document.cookie = `${SIGNED_IN_COOKIE}=; Max-Age=0; Path=/; Secure; SameSite=Strict`;
   if (wasSignedIn) notify(reason);
+}
+
+function hasSessionCookie() {
+  return document.cookie.split("; ").includes(`${SIGNED_IN_COOKIE}=1`);
+}
+
+// A refresh token works once, so two tabs refreshing with the same cookie at once would
+// look like token theft to the server and end the session: tabs take turns (Web Locks).
+function withRefreshLock(task) {
+  if (navigator.locks?.request) return navigator.locks.request(REFRESH_LOCK, task);
+  return task();
+}
+
+function refreshByCookie() {
+  return withRefreshLock(() => send("POST", "/v1/auth/refresh", {
+    credentials: "same-origin", headers: { "X-Requested-With": "banking-web" },
+  }));
 }
 
 // One refresh at a time: a refresh token works once, so two parallel refreshes would
@@ -69,10 +91,9 @@ export function forgetSession(reason = "logout") {
 function refresh() {
   if (!tokens) return Promise.reject(sessionEnded());
   if (!refreshing) {
-    const presented = tokens.refresh;
-    refreshing = send("POST", "/v1/auth/refresh", { body: { refresh_token: presented } })
+    refreshing = refreshByCookie()
       .then((body) => {
-        if (tokens && tokens.refresh === presented) storeTokens(body);
+        if (tokens) storeTokens(body);
       })
       .catch((error) => {
         if (error.status === 401) forgetSession("expired");
@@ -93,12 +114,14 @@ function sessionEnded() {
   });
 }
 
-async function send(method, path, { body, query, headers = {}, accept = "application/json" } = {}) {
+async function send(method, path, {
+  body, query, headers = {}, accept = "application/json", credentials = "omit",
+} = {}) {
   const url = new URL(path, window.location.origin);
   for (const [name, value] of Object.entries(query ?? {})) {
     if (value !== undefined && value !== null && value !== "") url.searchParams.set(name, value);
   }
-  const init = { method, headers: { Accept: accept, ...headers }, credentials: "omit" };
+  const init = { method, headers: { Accept: accept, ...headers }, credentials };
   if (body !== undefined) {
     init.headers["Content-Type"] = "application/json";
     init.body = JSON.stringify(body);
@@ -177,26 +200,62 @@ export function newIdempotencyKey() {
 
 // ---- the calls, named as in the API contract
 
+// The bank's public details ({ bank_name, time_zone }), readable before anyone logs in;
+// asked once per page load (again only after a failure).
+let metaAnswer = null;
+export function meta() {
+  metaAnswer ??= send("GET", "/v1/meta").catch((error) => {
+    metaAnswer = null;
+    throw error;
+  });
+  return metaAnswer;
+}
+
 export function signup(profile) {
   return send("POST", "/v1/auth/signup", { body: profile });
 }
 
-export async function login(email, password) {
-  const body = await send("POST", "/v1/auth/login", { body: { email, password } });
-  storeTokens(body);
-  user = { email };
+async function loadUser(fallback) {
+  user = fallback;
   try {
-    user = { email, ...(await request("GET", "/v1/auth/me")) };
+    user = { ...fallback, ...(await request("GET", "/v1/auth/me")) };
   } catch {
     // /v1/auth/me is optional for the UI: the email typed at login is enough to greet.
   }
+}
+
+export async function login(email, password) {
+  const body = await send("POST", "/v1/auth/login", {
+    body: { email, password, refresh_cookie: true }, credentials: "same-origin",
+  });
+  storeTokens(body);
+  await loadUser({ email });
   notify("login");
   return user;
 }
 
+// After a reload or in a new tab: continue the session the refresh cookie belongs to.
+// Resolves to whether the user is signed in; never throws.
+export async function resume() {
+  if (tokens || !hasSessionCookie()) return isSignedIn();
+  try {
+    storeTokens(await refreshByCookie());
+  } catch {
+    forgetSession("logout");
+    return false;
+  }
+  await loadUser({});
+  notify("resume");
+  return true;
+}
+
 export async function logout({ everywhere = false } = {}) {
   try {
-    if (tokens) await request("POST", everywhere ? "/v1/auth/logout-all" : "/v1/auth/logout");
+    // With the cookies, so that the answer can clear the refresh cookie too.
+    if (tokens) {
+      await request("POST", everywhere ? "/v1/auth/logout-all" : "/v1/auth/logout",
+        { credentials: "same-origin" });
+    }
   } finally {
     forgetSession();
   }
@@ -216,6 +275,9 @@ export const accounts = {
   balance: (id) => request("GET", `/v1/accounts/${enc(id)}/balance`),
   lookup: (number) => request("GET", "/v1/accounts/lookup", { query: { number } }),
   transactions: (id, query) => request("GET", `/v1/accounts/${enc(id)}/transactions`, { query }),
+  balanceHistory: (id, query) => request("GET", `/v1/accounts/${enc(id)}/balance-history`, { query }),
+  rename: (id, nickname) => request("PATCH", `/v1/accounts/${enc(id)}`, { body: { nickname } }),
+  close: (id) => request("POST", `/v1/accounts/${enc(id)}/close`),
 };
 
 // Money-moving calls take the Idempotency-Key of the attempt: a retry of the same attempt
@@ -234,6 +296,8 @@ export const money = {
 
 export const profile = {
   me: () => request("GET", "/v1/auth/me"),
+  changePassword: (currentPassword, newPassword) => request("POST", "/v1/auth/password",
+    { body: { current_password: currentPassword, new_password: newPassword } }),
   holder: () => request("GET", "/v1/account-holders/me"),
   update: (body) => request("PATCH", "/v1/account-holders/me", { body }),
 };
@@ -244,6 +308,7 @@ export const cards = {
     request("POST", `/v1/accounts/${enc(accountId)}/cards`,
       { body: cardholderName ? { type, cardholder_name: cardholderName } : { type } }),
   freeze: (id) => request("POST", `/v1/cards/${enc(id)}/freeze`),
+  cancel: (id) => request("POST", `/v1/cards/${enc(id)}/cancel`),
   unfreeze: (id) => request("POST", `/v1/cards/${enc(id)}/unfreeze`),
   limits: (id, body) => request("PATCH", `/v1/cards/${enc(id)}/limits`, { body }),
   authorizations: (id, query) => request("GET", `/v1/cards/${enc(id)}/authorizations`, { query }),
@@ -261,12 +326,19 @@ export const statements = {
 
 export const staff = {
   accounts: (query) => request("GET", "/v1/admin/accounts", { query }),
+  account: (id) => request("GET", `/v1/admin/accounts/${enc(id)}`),
   holders: (query) => request("GET", "/v1/admin/account-holders", { query }),
+  holder: (id) => request("GET", `/v1/admin/account-holders/${enc(id)}`),
   freeze: (id, reason) =>
     request("POST", `/v1/admin/accounts/${enc(id)}/freeze`, { body: reason ? { reason } : {} }),
   unfreeze: (id, reason) =>
     request("POST", `/v1/admin/accounts/${enc(id)}/unfreeze`, { body: reason ? { reason } : {} }),
+  // 200 with the account (applied at once) or 202 with a `daily_limit_raise` approval.
+  setDailyLimit: (id, dailyOutgoingLimit, reason) =>
+    request("PATCH", `/v1/admin/accounts/${enc(id)}/limits`,
+      { body: { daily_outgoing_limit: dailyOutgoingLimit, reason } }),
   audit: (query) => request("GET", "/v1/admin/audit", { query }),
+  entries: (query) => request("GET", "/v1/admin/transactions", { query }),
 };
 
 export function isStaff() {
@@ -280,4 +352,18 @@ export function isAdmin() {
 // Items of a list answer, whether `{items, next_cursor}` or a bare array.
 export function itemsOf(body) {
   return Array.isArray(body) ? body : body?.items ?? [];
+}
+
+// A long-lived authenticated GET (the event stream): the raw Response, so the caller reads
+// its body as it arrives. Refreshes the access token first when it is due.
+export async function openStream(path, { headers = {}, signal } = {}) {
+  if (!tokens) throw sessionEnded();
+  if (Date.now() >= tokens.refreshAt) await refresh();
+  const response = await fetch(new URL(path, window.location.origin), {
+    headers: { Accept: "text/event-stream", Authorization: `Bearer ${tokens.access}`, ...headers },
+    credentials: "omit",
+    signal,
+  });
+  if (!response.ok) throw await errorFrom(response);
+  return response;
 }

@@ -71,7 +71,41 @@ const FIELD_OF_CODE = {
   weak_password: "password",
   email_taken: "email",
   underage: "date_of_birth",
+  invalid_credentials: "password",
+  insufficient_funds: "amount",
+  daily_limit_exceeded: "amount",
+  amount_too_large: "amount",
+  balance_limit_exceeded: "amount",
+  currency_mismatch: "target_account_number",
 };
+
+// The first line of the summary: people get a sentence, never "Invalid fields: a, b".
+function summaryText(error) {
+  if (error.code === "validation_error" || error.code === "request_validation") {
+    return "Check the highlighted fields.";
+  }
+  return error.message;
+}
+
+// Required inputs left empty (or only spaces), reported before anything is sent.
+export function missingFields(form) {
+  const errors = [];
+  for (const input of form.querySelectorAll("input[required], select[required], textarea[required]")) {
+    if (input.closest("[hidden]") || input.disabled) continue;
+    if (!String(input.value).trim()) {
+      errors.push({ field: input.name, reason: "fill this in" });
+    }
+  }
+  return errors;
+}
+
+// Check the required fields; on a problem show it (like a server error) and return false.
+export function checkRequired(form, extra = []) {
+  const errors = [...missingFields(form), ...extra];
+  if (!errors.length) return true;
+  showErrors(form, { message: "Check the highlighted fields.", errors });
+  return false;
+}
 
 // Show an API error on a form: a summary (focused, announced) plus each field's reason
 // next to its input.
@@ -98,13 +132,13 @@ export function showErrors(form, error) {
         event.preventDefault();
         input.focus();
       } }, `${label}: ${message}`)));
-    } else {
-      list.append(h("li", {}, `${item.field}: ${message}`));
+    } else if (item.inSummary !== false) {
+      list.append(h("li", {}, `${fieldName(item.field)}: ${message}`));
     }
   }
   const summary = h("div", { class: "error-summary", role: "alert", tabindex: "-1" },
     h("h2", { text: "There is a problem" }),
-    h("p", { text: error.message }),
+    h("p", { text: summaryText(error) }),
     list.children.length ? list : null,
     error.requestId ? h("p", { class: "request-id" }, `Reference: ${error.requestId}`) : null,
   );
@@ -117,12 +151,49 @@ function describe(input, ids) {
   else input.removeAttribute("aria-describedby");
 }
 
-function humanReason(reason) {
-  const text = String(reason || "is invalid");
+// "date_of_birth" → "Date of birth", for fields that have no input on the form.
+function fieldName(name) {
+  const text = String(name).split(".").pop().replace(/_/g, " ");
+  return text.charAt(0).toUpperCase() + text.slice(1);
+}
+
+// The API's validation reasons are written for programmers; people read these instead.
+const REASON_RULES = [
+  [/^value error,\s*/i, null],
+  [/^field required$/i, () => "Fill this in"],
+  [/at least 1 (character|item)/i, () => "Fill this in"],
+  [/should have at least (\d+) characters?/i, (m) => `Use at least ${m[1]} characters`],
+  [/should have at most (\d+) characters?/i, (m) => `Use at most ${m[1]} characters`],
+  [/not a valid email|valid email address|email address/i, () => "Enter an email address like name@example.com"],
+  [/valid date|date.*format|input should be a valid date/i, () => "Enter a date, like 1990-05-17"],
+  [/phone/i, () => "Enter a phone number in international format, like +14155550100"],
+  [/should match pattern|string_pattern_mismatch/i, () => "Check the format"],
+  [/valid integer|valid number/i, () => "Enter a number"],
+  [/greater than/i, () => "Enter an amount greater than zero"],
+];
+
+export function humanReason(reason) {
+  let text = String(reason || "is invalid");
+  for (const [pattern, rewrite] of REASON_RULES) {
+    const found = text.match(pattern);
+    if (!found) continue;
+    if (rewrite === null) {
+      text = text.replace(pattern, "");
+      continue;
+    }
+    text = rewrite(found);
+    break;
+  }
   return text.charAt(0).toUpperCase() + text.slice(1);
 }
 
 export function setBusy(button, busy, busyText = "Please wait…") {
+  // A button named by aria-label keeps its visible text in its name while busy.
+  const named = button.dataset.ariaLabel ?? button.getAttribute("aria-label");
+  if (named) {
+    button.dataset.ariaLabel = named;
+    button.setAttribute("aria-label", busy ? `${busyText} ${named}` : named);
+  }
   if (busy) {
     button.dataset.label = button.textContent;
     button.textContent = busyText;

@@ -8,7 +8,19 @@ const screens = [];
 let outlet = null;
 let guard = () => true;
 let afterRender = () => {};
+let beforeRender = async () => {};
 let renderCount = 0;
+let liveUpdate = null;
+
+// A screen that can bring its figures up to date in place (without touching its forms)
+// registers how, for the live notifications; each render starts without one.
+export function onLiveUpdate(update) {
+  liveUpdate = update;
+}
+
+export function liveUpdater() {
+  return liveUpdate;
+}
 
 export function register(...list) {
   for (const screen of list) {
@@ -52,7 +64,10 @@ function match(path) {
   return null;
 }
 
-export async function render() {
+// `{ live: true }`: a redraw for fresh figures, not a navigation. The old view stays until
+// the new one is ready, and the message on screen, the focus and the scroll position stay.
+export async function render(options = {}) {
+  const live = options.live === true;
   const hash = window.location.hash.replace(/^#/, "") || "/";
   const [path, search = ""] = hash.split("?");
   const query = Object.fromEntries(new URLSearchParams(search));
@@ -63,10 +78,13 @@ export async function render() {
     return;
   }
   const token = ++renderCount;
+  liveUpdate = null;
   document.title = `${found.screen.title} · Banking`;
-  clear(outlet).append(h("p", { class: "loading", text: "Loading…" }));
+  if (!live) clear(outlet).append(h("p", { class: "loading", text: "Loading…" }));
   let view;
   try {
+    await beforeRender(found.screen);
+    if (token !== renderCount) return; // a newer navigation won
     view = await found.screen.render({ params: found.params, query, navigate, path });
   } catch (error) {
     view = h("section", { class: "card" },
@@ -75,7 +93,8 @@ export async function render() {
   }
   if (token !== renderCount) return; // a newer navigation won
   clear(outlet).append(view);
-  afterRender(found.screen);
+  afterRender(found.screen, { live });
+  if (live) return;
   // Move focus to the new heading so keyboard and screen-reader users land on the content.
   const heading = outlet.querySelector("h1");
   if (heading) {
@@ -89,6 +108,7 @@ export function start(options) {
   outlet = options.outlet;
   guard = options.guard ?? guard;
   afterRender = options.afterRender ?? afterRender;
+  beforeRender = options.beforeRender ?? beforeRender;
   window.addEventListener("hashchange", render);
   render();
 }

@@ -2,7 +2,12 @@ import * as api from "../api.js";
 import { clearErrors, field, formatDateTime, formValues, h, setBusy, showErrors } from "../dom.js";
 import { flash } from "../flash.js";
 import { formatMoney, parseAmount, toDecimalString } from "../money.js";
-import { accountOption, capitalize, errorPanel, formatNumber, select, statusBadge } from "../ui.js";
+import {
+  accountOption, capitalize, confirmAction, errorPanel, formatNumber, scrollRegion, select, statusBadge,
+} from "../ui.js";
+
+// The new card's number and CVV leave the screen after this long, or on any navigation.
+export const REVEAL_MS = 60_000;
 
 // Cards: issue one (its number and CVV are shown once, right after issuing), freeze and
 // unfreeze, set spending limits, and see the card's payments (authorizations).
@@ -49,8 +54,18 @@ function revealOnce(card) {
       h("div", {}, h("dt", { text: "Expires" }), h("dd", { class: "mono", text: expiry(card) })),
       h("div", {}, h("dt", { text: "CVV" }), h("dd", { class: "mono pan", text: card.cvv }))));
   const hide = h("button", { type: "button", class: "button secondary", text: "I have saved them — hide" });
-  hide.addEventListener("click", () => panel.remove());
-  panel.append(h("div", { class: "actions" }, hide));
+  const timer = setTimeout(() => remove(), REVEAL_MS);
+  const remove = () => {
+    clearTimeout(timer);
+    window.removeEventListener("hashchange", remove);
+    panel.replaceChildren();
+    panel.remove();
+  };
+  window.addEventListener("hashchange", remove);
+  hide.addEventListener("click", remove);
+  panel.append(
+    h("p", { class: "muted small", text: `They disappear from this screen in ${REVEAL_MS / 1000} seconds or when you leave it.` }),
+    h("div", { class: "actions" }, hide));
   return panel;
 }
 
@@ -101,7 +116,7 @@ function limitsForm(card, onSaved) {
 
 function authorizationsTable(items) {
   if (!items.length) return h("p", { class: "empty", text: "No payments with this card yet." });
-  return h("div", { class: "table-wrap" }, h("table", { class: "authorizations" },
+  return scrollRegion(h("table", { class: "authorizations" },
     h("caption", { class: "visually-hidden", text: "Card payments" }),
     h("thead", {}, h("tr", {},
       h("th", { scope: "col", text: "Date" }),
@@ -132,6 +147,8 @@ function paymentsPanel(card) {
       area.replaceChildren();
       button.setAttribute("aria-expanded", "false");
       button.textContent = "Show payments";
+      button.setAttribute("aria-label", `Show payments of card ending ${card.last4}`);
+      button.dataset.ariaLabel = button.getAttribute("aria-label");
       return;
     }
     setBusy(button, true, "Loading…");
@@ -139,6 +156,7 @@ function paymentsPanel(card) {
       const page = await api.cards.authorizations(card.id);
       area.replaceChildren(h("h4", { text: "Payments" }), authorizationsTable(api.itemsOf(page)));
       button.dataset.label = "Hide payments";
+      button.dataset.ariaLabel = `Hide payments of card ending ${card.last4}`;
       button.setAttribute("aria-expanded", "true");
     } catch (error) {
       area.replaceChildren(h("p", { class: "error-text", role: "alert", text: cardMessage(error) }));
@@ -162,8 +180,8 @@ function cardItem(card, accountsById, refresh) {
       setBusy(toggle, true);
       try {
         await (frozen ? api.cards.unfreeze(card.id) : api.cards.freeze(card.id));
-        flash(`Card ending ${card.last4} is ${frozen ? "active again" : "frozen"}.`);
         await refresh();
+        flash(`Card ending ${card.last4} is ${frozen ? "active again" : "frozen"}.`);
       } catch (error) {
         flash(cardMessage(error), { kind: "error" });
         setBusy(toggle, false);
@@ -173,6 +191,26 @@ function cardItem(card, accountsById, refresh) {
   }
   const payments = paymentsPanel(card);
   actions.append(payments.button);
+  if (!cancelled) {
+    const cancel = h("button", { type: "button", class: "button small danger", text: "Cancel card",
+      "aria-label": `Cancel card ending ${card.last4}` });
+    cancel.addEventListener("click", async () => {
+      const answer = await confirmAction({ title: `Cancel the card ending ${card.last4}?`,
+        text: "A cancelled card cannot be used again; payments already on hold still go through.",
+        confirmLabel: "Cancel card" });
+      if (!answer) return;
+      setBusy(cancel, true, "Cancelling…");
+      try {
+        await api.cards.cancel(card.id);
+        await refresh();
+        flash(`Card ending ${card.last4} is cancelled.`);
+      } catch (error) {
+        flash(cardMessage(error), { kind: "error" });
+        setBusy(cancel, false);
+      }
+    });
+    actions.append(cancel);
+  }
   return h("li", { class: `bank-card${cancelled ? " cancelled" : ""}` },
     h("div", { class: "account-head" },
       h("h3", {}, h("span", { class: "mono", text: `•••• ${card.last4}` }), " ", statusBadge(card.status)),
@@ -197,6 +235,8 @@ export default {
   title: "Cards",
   auth: true,
   nav: "Cards",
+  icon: "card",
+  tab: true,
   navIf: () => !api.isStaff(),
   async render({ query }) {
     let accounts;
@@ -208,13 +248,15 @@ export default {
     const accountsById = new Map(accounts.map((a) => [a.id, a]));
     const list = h("ul", { class: "accounts cards-list" });
     const revealArea = h("div");
-    const refresh = async () => {
+    // Any other action on the screen also takes the new card's number and CVV away.
+    const refresh = async ({ keepReveal = false } = {}) => {
+      if (!keepReveal) revealArea.replaceChildren();
       const cards = api.itemsOf(await api.cards.list());
       list.replaceChildren(...(cards.length ? cards.map((c) => cardItem(c, accountsById, refresh))
         : [h("li", { class: "empty", text: "You have no cards yet." })]));
     };
     try {
-      await refresh();
+      await refresh({ keepReveal: true });
     } catch (error) {
       return errorPanel("Cards", error);
     }
@@ -237,7 +279,7 @@ export default {
         const panel = revealOnce(card);
         revealArea.replaceChildren(panel);
         panel.focus();
-        await refresh();
+        await refresh({ keepReveal: true });
       } catch (error) {
         showErrors(form, error.status === 404
           ? { ...error, message: "This account was not found. Reload the page and try again." } : error);

@@ -1,5 +1,5 @@
 import * as api from "../api.js";
-import { clearErrors, field, formValues, h, setBusy, showErrors } from "../dom.js";
+import { checkRequired, clearErrors, field, formValues, h, setBusy, showErrors } from "../dom.js";
 import { flash } from "../flash.js";
 
 export default {
@@ -17,12 +17,13 @@ export default {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       clearErrors(form);
+      if (!checkRequired(form)) return;
       const { email, password } = formValues(form);
       setBusy(submit, true, "Logging in…");
       try {
         await api.login(email, password);
         flash("You are logged in.", { next: true });
-        navigate(query.next && query.next.startsWith("/") ? query.next : "/");
+        navigate(query.next && query.next.startsWith("/") ? query.next : api.isStaff() ? "/staff" : "/");
       } catch (error) {
         showErrors(form, error);
       } finally {

@@ -7,6 +7,6 @@ export default {
   render() {
     return h("section", { class: "card narrow" },
       h("h1", { text: "Page not found" }),
-      h("p", {}, "There is nothing here. ", h("a", { href: "#/" }, "Go to the dashboard")));
+      h("p", {}, "There is nothing here. ", h("a", { href: "#/" }, "Go to the home screen")));
   },
 };

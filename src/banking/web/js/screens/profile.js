@@ -1,7 +1,42 @@
 import * as api from "../api.js";
-import { clearErrors, field, formValues, h, setBusy, showErrors } from "../dom.js";
+import { checkRequired, clearErrors, field, formValues, h, setBusy, showErrors } from "../dom.js";
 import { flash } from "../flash.js";
 import { errorPanel } from "../ui.js";
+
+// Change the password: the server ends every other session, this one stays.
+function passwordForm() {
+  const submit = h("button", { type: "submit", class: "button secondary inline", text: "Change password" });
+  const form = h("form", { class: "stack", novalidate: true, "aria-labelledby": "password-heading" },
+    h("h2", { id: "password-heading", text: "Password" }),
+    field({ label: "Current password", name: "current_password", type: "password", autocomplete: "current-password" }),
+    field({ label: "New password", name: "new_password", type: "password", autocomplete: "new-password",
+      hint: "At least 12 characters; not a common password or your email name." }),
+    field({ label: "Repeat the new password", name: "repeat_password", type: "password", autocomplete: "new-password" }),
+    submit);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    clearErrors(form);
+    const v = formValues(form);
+    const extra = v.new_password && v.repeat_password && v.new_password !== v.repeat_password
+      ? [{ field: "repeat_password", reason: "the two new passwords differ" }] : [];
+    if (!checkRequired(form, extra)) return;
+    setBusy(submit, true, "Changing…");
+    try {
+      await api.profile.changePassword(v.current_password, v.new_password);
+      form.reset();
+      flash("Your password is changed. Other devices have been logged out.");
+    } catch (error) {
+      showErrors(form, error.code === "invalid_credentials"
+        ? { ...error, message: "The current password is not right.",
+          errors: [{ field: "current_password", reason: "this is not your current password" }] }
+        : error.code === "weak_password"
+          ? { ...error, errors: [{ field: "new_password", reason: error.message }] } : error);
+    } finally {
+      setBusy(submit, false);
+    }
+  });
+  return h("section", { class: "card" }, form);
+}
 
 function row(label, value) {
   return h("div", {}, h("dt", { text: label }), h("dd", { text: value || "—" }));
@@ -12,6 +47,7 @@ export default {
   title: "Profile",
   auth: true,
   nav: "Profile",
+  icon: "user",
   async render() {
     let me;
     try {
@@ -22,8 +58,10 @@ export default {
     const identity = h("dl", { class: "summary" },
       row("Email", me.email), row("Role", me.role));
     if (!me.profile) {
-      return h("section", { class: "card narrow" }, h("h1", { text: "Profile" }), identity,
-        h("p", { class: "muted", text: "Staff users have no account-holder profile." }));
+      return h("div", { class: "stack-lg narrow" },
+        h("section", { class: "card" }, h("h1", { text: "Profile" }), identity,
+          h("p", { class: "muted", text: "Staff users have no account-holder profile." })),
+        passwordForm());
     }
     const holder = me.profile;
     const address = holder.address ?? {};
@@ -70,8 +108,11 @@ export default {
         setBusy(submit, false);
       }
     });
-    return h("div", { class: "grid-2" },
-      h("section", { class: "card" }, h("h1", { text: "Profile" }), identity, details),
-      h("section", { class: "card" }, form));
+    return h("div", { class: "stack-lg" },
+      h("div", { class: "grid-2" },
+        h("section", { class: "card" }, h("h1", { text: "Profile" }), identity, details,
+          h("p", {}, h("a", { href: "#/sessions", text: "Devices where you are logged in" }))),
+        h("section", { class: "card" }, form)),
+      passwordForm());
   },
 };

@@ -53,6 +53,7 @@ export default {
   title: "Sessions",
   auth: true,
   nav: "Sessions",
+  icon: "shield",
   async render({ navigate }) {
     const list = h("ul", { class: "sessions", "aria-live": "polite" });
     const refresh = async () => {

@@ -1,5 +1,5 @@
 import * as api from "../api.js";
-import { clearErrors, field, formValues, h, setBusy, showErrors } from "../dom.js";
+import { checkRequired, clearErrors, field, formValues, h, setBusy, showErrors } from "../dom.js";
 import { flash } from "../flash.js";
 
 export default {
@@ -23,17 +23,26 @@ export default {
     form.addEventListener("submit", async (event) => {
       event.preventDefault();
       clearErrors(form);
+      if (!checkRequired(form)) return;
       const values = formValues(form);
       if (!values.phone) delete values.phone;
       setBusy(submit, true, "Creating…");
+      let user;
       try {
-        const user = await api.signup(values);
-        flash("Your profile is ready. Log in to continue.", { next: true });
-        navigate(`/login?email=${encodeURIComponent(user.email)}`);
+        user = await api.signup(values);
       } catch (error) {
         showErrors(form, error);
-      } finally {
         setBusy(submit, false);
+        return;
+      }
+      // Straight in: the password was just typed, so log in with it.
+      try {
+        await api.login(user.email, values.password);
+        flash("Welcome! Your profile is ready. Open your first account to get started.", { next: true });
+        navigate("/");
+      } catch {
+        flash("Your profile is ready. Log in to continue.", { next: true });
+        navigate(`/login?email=${encodeURIComponent(user.email)}`);
       }
     });
     return h("section", { class: "card narrow" },

@@ -1,7 +1,7 @@
 import * as api from "../api.js";
 import { formatDateTime, h, setBusy } from "../dom.js";
 import { formatMoney } from "../money.js";
-import { accountOption, errorPanel, select } from "../ui.js";
+import { accountOption, errorPanel, scrollRegion, select } from "../ui.js";
 
 // Statements: pick an account and one of its months, read the statement (balances,
 // totals, every line, open card holds apart), download it as CSV or PDF.
@@ -40,7 +40,7 @@ function statementMessage(error) {
 function linesTable(statement, money) {
   const lines = statement.lines ?? [];
   if (!lines.length) return h("p", { class: "empty", text: "No transactions in this month." });
-  return h("div", { class: "table-wrap" }, h("table", { class: "statement-lines" },
+  return scrollRegion(h("table", { class: "statement-lines" },
     h("caption", { class: "visually-hidden", text: "Statement lines" }),
     h("thead", {}, h("tr", {},
       h("th", { scope: "col", text: "Date" }),
@@ -63,7 +63,7 @@ function holdsSection(statement, money) {
   return h("section", { class: "pending-holds", "aria-labelledby": "holds-title" },
     h("h3", { id: "holds-title", text: "Pending card payments" }),
     h("p", { class: "muted small", text: "Held on the account but not yet paid: not part of the balances or totals above." }),
-    h("div", { class: "table-wrap" }, h("table", {},
+    scrollRegion(h("table", {},
       h("caption", { class: "visually-hidden", text: "Pending card payments" }),
       h("thead", {}, h("tr", {},
         h("th", { scope: "col", text: "Date" }),
@@ -100,6 +100,8 @@ export default {
   title: "Statements",
   auth: true,
   nav: "Statements",
+  icon: "document",
+  tab: true,
   navIf: () => !api.isStaff(),
   async render({ query }) {
     let accounts;

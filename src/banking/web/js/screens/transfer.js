@@ -1,22 +1,40 @@
 import * as api from "../api.js";
 import { attempt } from "../attempt.js";
-import { clearErrors, field, formValues, h, setBusy, showErrors } from "../dom.js";
+import {
+  checkRequired, clearErrors, field, formatDateTime, formValues, h, setBusy, showErrors,
+} from "../dom.js";
 import { flash } from "../flash.js";
 import { formatMoney, parseAmount } from "../money.js";
-import { accountOption, errorPanel, formatNumber, select } from "../ui.js";
+import { accountOption, errorPanel, formatNumber, refusalMessage, select } from "../ui.js";
 
-// Move money: to one of your own accounts (picked from a list) or to anyone's by account
-// number. A payee's number is looked up first and the masked holder name confirmed before
-// anything is sent; the confirmed transfer carries the Idempotency-Key of this attempt.
+// Move money: to one of your own accounts (picked from a list), to a saved payee, or to
+// anyone's by account number. A typed number is looked up first and the masked holder name
+// confirmed before anything is sent; the confirmed transfer carries the Idempotency-Key of
+// this attempt.
+
+// "Landlord (J*** D***) ·· 9012"
+function payeeOption(payee) {
+  return `${payee.name} (${payee.holder_name}) ·· ${String(payee.account_number).slice(-4)}`;
+}
 export default {
   path: "/transfer",
   title: "Move money",
   auth: true,
   nav: "Move money",
+  icon: "send",
+  tab: true,
+  navIf: () => !api.isStaff(),
   async render({ query, navigate }) {
     let accounts;
+    let payees;
     try {
-      accounts = api.itemsOf(await api.accounts.list()).filter((a) => a.status !== "closed");
+      [accounts, payees] = await Promise.all([
+        api.accounts.list(),
+        // Without the payees the other two ways to pay still work.
+        api.request("GET", "/v1/payees").catch(() => []),
+      ]);
+      accounts = api.itemsOf(accounts).filter((a) => a.status !== "closed");
+      payees = api.itemsOf(payees);
     } catch (error) {
       return errorPanel("Move money", error);
     }
@@ -36,6 +54,10 @@ export default {
       h("input", { type: "radio", name: "to", value, checked }), label);
     const targetField = select({ label: "To my account", name: "target_account_id",
       options: [] });
+    const payeesById = new Map(payees.map((p) => [p.id, p]));
+    const chosenPayee = payeesById.get(query.payee);
+    const payeeField = select({ label: "To payee", name: "payee_id",
+      value: chosenPayee?.id, options: payees.map((p) => [p.id, payeeOption(p)]) });
     const numberField = field({ label: "Payee's account number", name: "target_account_number",
       inputmode: "numeric", autocomplete: "off", maxlength: 14,
       hint: "12 digits. We show you whose account it is before you send anything." });
@@ -50,9 +72,11 @@ export default {
     const form = h("form", { class: "stack", novalidate: true },
       sourceField,
       h("fieldset", { class: "choices" }, h("legend", { text: "To" }),
-        mode("own", "One of my accounts", accounts.length > 1),
-        mode("other", "Someone else", accounts.length < 2)),
-      targetField, numberField,
+        mode("own", "One of my accounts", !chosenPayee && accounts.length > 1),
+        payees.length ? mode("payee", "A saved payee",
+          Boolean(chosenPayee) || (accounts.length < 2)) : null,
+        mode("other", "Someone else by account number", !payees.length && accounts.length < 2)),
+      targetField, payeeField, numberField,
       field({ label: "Amount", name: "amount", inputmode: "decimal", autocomplete: "off",
         hint: "In the currency of the account you send from." }),
       field({ label: "Description", name: "description", required: false, maxlength: 140,
@@ -60,9 +84,10 @@ export default {
       submit);
     const confirmArea = h("div", { "aria-live": "polite" });
     const showMode = () => {
-      const other = formValues(form).to === "other";
-      targetField.hidden = other;
-      numberField.hidden = !other;
+      const { to } = formValues(form);
+      targetField.hidden = to !== "own";
+      payeeField.hidden = to !== "payee";
+      numberField.hidden = to !== "other";
     };
     showMode();
     form.addEventListener("change", showMode);
@@ -78,6 +103,9 @@ export default {
       const amount = parseAmount(values.amount, source.currency);
       const problems = [];
       if (amount === null) problems.push({ field: "amount", reason: "enter an amount greater than zero, like 25.50" });
+      else if (amount > source.available_balance) {
+        problems.push({ field: "amount", reason: `${formatMoney(source.available_balance, source.currency)} is available in this account` });
+      }
       const number = (values.target_account_number || "").replace(/\s/g, "");
       if (values.to === "other" && !/^\d{12}$/.test(number)) {
         problems.push({ field: "target_account_number", reason: "enter the 12 digits of the account number" });
@@ -85,8 +113,15 @@ export default {
       if (values.to === "own" && !values.target_account_id) {
         problems.push({ field: "target_account_id", reason: "you need a second account for this; open one first" });
       }
+      const savedPayee = values.to === "payee" ? payeesById.get(values.payee_id) : null;
+      if (values.to === "payee" && !savedPayee) {
+        problems.push({ field: "payee_id", reason: "choose a payee" });
+      }
       if (problems.length) {
-        showErrors(form, { message: "Check the highlighted fields.", errors: problems });
+        const short = amount !== null && amount > source.available_balance;
+        showErrors(form, { message: short
+          ? `You can send up to ${formatMoney(source.available_balance, source.currency)} from this account.`
+          : "Check the highlighted fields.", errors: problems });
         return;
       }
       let payee;
@@ -104,10 +139,17 @@ export default {
         }
         setBusy(submit, false);
       }
+      if (savedPayee) {
+        payee = { holder_name: savedPayee.holder_name, number: savedPayee.account_number,
+          currency: savedPayee.currency };
+      }
       const target = values.to === "own" ? byId.get(values.target_account_id) : null;
+      const targetBody = target ? { target_account_id: target.id }
+        : savedPayee ? { payee_id: savedPayee.id } : { target_account_number: number };
+      const cooling = savedPayee?.cooldown_ends_at && new Date(savedPayee.cooldown_ends_at) > new Date();
       const body = {
         source_account_id: source.id,
-        ...(target ? { target_account_id: target.id } : { target_account_number: number }),
+        ...targetBody,
         amount,
         ...(values.description ? { description: values.description } : {}),
       };
@@ -120,10 +162,14 @@ export default {
           h("div", {}, h("dt", { text: "From" }), h("dd", { text: accountOption(source, { withBalance: false }) })),
           h("div", {}, h("dt", { text: "To" }), h("dd", { class: "payee" },
             target ? accountOption(target, { withBalance: false })
-              : [h("strong", { text: payee.holder_name }), ` · ${formatNumber(payee.number)} · ${payee.currency}`])),
+              : [savedPayee ? `${savedPayee.name}: ` : "", h("strong", { text: payee.holder_name }),
+                ` · ${formatNumber(payee.number)} · ${payee.currency}`])),
           h("div", {}, h("dt", { text: "Amount" }), h("dd", { class: "amount", text: formatMoney(amount, source.currency) })),
+          h("div", {}, h("dt", { text: "Left after" }), h("dd", { text: `${formatMoney(source.available_balance - amount, source.currency)} available` })),
           values.description ? h("div", {}, h("dt", { text: "Description" }), h("dd", { text: values.description })) : null),
         mismatch ? h("p", { class: "notice", text: `The payee's account holds ${payee.currency}; transfers must be in the same currency.` }) : null,
+        cooling ? h("p", { class: "hint", text: "A new payee: the bank may decline larger transfers "
+          + `to them until ${formatDateTime(savedPayee.cooldown_ends_at)}.` }) : null,
         h("div", { class: "actions" }, send, cancel));
       cancel.addEventListener("click", () => {
         confirmArea.replaceChildren();
@@ -136,13 +182,21 @@ export default {
         try {
           const transfer = await api.money.transfer(body, current.key);
           current.settle();
+          if (transfer.status === "pending_approval") {
+            // Above the approval threshold: held until a second person at the bank decides.
+            flash(`${formatMoney(transfer.amount, transfer.currency)} is held and waits for the `
+              + "bank's approval.", { next: true });
+            navigate("/approvals");
+            return;
+          }
           flash(`Sent ${formatMoney(transfer.amount, transfer.currency)}. `
             + `Your balance is now ${formatMoney(transfer.balance_after, transfer.currency)}.`, { next: true });
           navigate(`/accounts/${source.id}`);
         } catch (error) {
           current.settle(error);
           confirmArea.replaceChildren();
-          showErrors(form, error);
+          showErrors(form, { ...error, errors: error.errors, code: error.code,
+            message: refusalMessage(error, source, amount) });
           setBusy(send, false);
         }
       });
@@ -153,7 +207,7 @@ export default {
     return h("section", { class: "card narrow" },
       h("div", { class: "page-head" },
         h("h1", { text: "Move money" }),
-        h("p", { class: "muted", text: "Between your accounts, or to anyone at the bank." })),
+        h("p", { class: "muted", text: "Between your accounts, to a saved payee, or to anyone at the bank." })),
       form, confirmArea);
   },
 };

@@ -4,8 +4,10 @@ The output depends only on the code: routes in registration order grouped by tag
 sorted by name, no timestamps. A test regenerates it in memory and compares, so the
 reference cannot drift from the API.
 
-    python -m banking.apidocs docs/API.md          # write
-    python -m banking.apidocs docs/API.md --check  # exit 1 when the file is stale
+    python -m tools.apidocs docs/API.md          # write (from the repository root)
+    python -m tools.apidocs docs/API.md --check  # exit 1 when the file is stale
+
+A developer tool, not part of the runtime package: it imports `banking`, never the reverse.
 """
 
 from __future__ import annotations
@@ -294,7 +296,7 @@ def render(spec: dict[str, Any]) -> str:
     lines = [
         f"# {info.get('title', 'API')} reference (version {info.get('version', '')})",
         "",
-        "<!-- Generated from the OpenAPI schema by `make docs` (src/banking/apidocs.py). "
+        "<!-- Generated from the OpenAPI schema by `make docs` (tools/apidocs.py). "
         "Do not edit by hand. -->",
         "",
         str(info.get("description", "")),

@@ -32,7 +32,7 @@ def render_command(
     ] = None,
 ) -> None:
     """Render one month's statement of any customer account (no ownership check)."""
-    from banking.cli import err, load_settings, run_with_database
+    from banking.cli.common import err, load_settings, run_with_database
     from banking.core.db import Database, utcnow
     from banking.core.errors import DomainError
     from banking.statements import render
@@ -64,7 +64,12 @@ def render_command(
         raise typer.Exit(1)
     target: Path | None = output
     if format is OutputFormat.pdf:
-        data = render.to_pdf(statement, bank_name=settings.bank_name)
+        data = render.to_pdf(
+            statement,
+            bank_name=settings.bank_name,
+            bank_address=settings.bank_address,
+            bank_contact=settings.bank_contact,
+        )
         target = output or Path(render.filename(statement, "pdf"))
     else:
         text = (
