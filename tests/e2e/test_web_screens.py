@@ -211,8 +211,12 @@ def test_a_member_sees_home_history_refusals_with_figures_and_manages_things(
     expect(page.locator(".reveal .pan")).to_have_count(2)
     check_screen(page, "cards-issued")
     # Another action on the screen takes the number and CVV away too.
-    newest = grace.http.get("/v1/cards").json()["items"][0]["last4"]
-    page.get_by_role("button", name=f"Freeze card ending {newest}").click()
+    # Card numbers end in three random digits and a check digit: two of a person's cards
+    # can share their last four, so each card's buttons are found within its own row.
+    newest_card = grace.http.get("/v1/cards").json()["items"][0]
+    newest = newest_card["last4"]
+    row = page.locator(f'li[data-card-id="{newest_card["id"]}"]')
+    row.get_by_role("button", name=f"Freeze card ending {newest}").click()
     expect(page.get_by_text(f"Card ending {newest} is frozen.")).to_be_visible()
     expect(page.locator(".pan")).to_have_count(0)
     page.get_by_role("button", name="Issue card").click()
@@ -221,11 +225,12 @@ def test_a_member_sees_home_history_refusals_with_figures_and_manages_things(
     page.go_back()
     expect(page.get_by_role("heading", name="Cards", level=1)).to_be_visible()
     expect(page.locator(".pan")).to_have_count(0)
-    last4 = grace.http.get("/v1/cards").json()["items"][0]["last4"]
-    toggle = page.get_by_role("button", name=f"Show payments of card ending {last4}")
-    toggle.click()
-    expect(page.get_by_role("button", name=f"Hide payments of card ending {last4}")).to_be_visible()
-    page.get_by_role("button", name=f"Cancel card ending {last4}").click()
+    latest = grace.http.get("/v1/cards").json()["items"][0]
+    last4 = latest["last4"]
+    row = page.locator(f'li[data-card-id="{latest["id"]}"]')
+    row.get_by_role("button", name=f"Show payments of card ending {last4}").click()
+    expect(row.get_by_role("button", name=f"Hide payments of card ending {last4}")).to_be_visible()
+    row.get_by_role("button", name=f"Cancel card ending {last4}").click()
     dialog = page.get_by_role("dialog")
     expect(dialog).to_contain_text(f"Cancel the card ending {last4}?")
     check_screen(page, "cards-cancel-dialog")

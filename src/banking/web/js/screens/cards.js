@@ -211,7 +211,7 @@ function cardItem(card, accountsById, refresh) {
     });
     actions.append(cancel);
   }
-  return h("li", { class: `bank-card${cancelled ? " cancelled" : ""}` },
+  return h("li", { class: `bank-card${cancelled ? " cancelled" : ""}`, "data-card-id": card.id },
     h("div", { class: "account-head" },
       h("h3", {}, h("span", { class: "mono", text: `•••• ${card.last4}` }), " ", statusBadge(card.status)),
       h("span", { class: "muted small", text: `${capitalize(card.brand ?? "")} ${card.type} card · expires ${expiry(card)}`.trim() })),
