@@ -123,6 +123,7 @@ def _run_uvicorn(settings: Settings, *, host: str, port: int, workers: int, relo
         # The application reads X-Forwarded-For itself (core/clientaddr.py).
         proxy_headers=False,
         timeout_graceful_shutdown=settings.shutdown_timeout_s,
+        timeout_keep_alive=settings.http_keep_alive_s,
         log_config=None,
         access_log=False,
         loop="uvloop" if sys.platform != "win32" else "asyncio",

@@ -93,6 +93,11 @@ class Settings(BaseSettings):
     # HTTP.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
     shutdown_timeout_s: int = Field(default=20, ge=1)
+    # How long an idle keep-alive connection stays open. Longer than any client's or load
+    # balancer's own idle timeout (httpx 5 s, AWS ALB 60 s), so the other side always
+    # closes first: a server that closes first can race a request being sent on the same
+    # connection, which the client sees as a reset (tests/e2e/test_keep_alive.py).
+    http_keep_alive_s: int = Field(default=75, ge=1, le=3600)
     trusted_proxies: str = "127.0.0.1"
 
     # Identity (see identity/).
