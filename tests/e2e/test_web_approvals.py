@@ -22,7 +22,7 @@ from tests.e2e.conftest import (
     overflowing,
     screenshot,
 )
-from tests.e2e.test_web_banking import Person, create_admin, expect, log_in
+from tests.e2e.test_web_banking import Person, create_admin, expect, log_in, log_out
 from tests.factories import PASSWORD
 from tests.server import Server
 
@@ -69,7 +69,7 @@ def test_a_large_transfer_waits_and_an_admin_approves_it(
     expect(mine).to_contain_text("$120,000.00")
     expect(mine).to_contain_text("Needs another person")
     screenshot(page, f"{width}-member-approvals")
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
 
     admin = create_admin(web_server)
     log_in(page, web_server, admin, "/approvals")
@@ -160,7 +160,7 @@ def test_an_unfreeze_and_a_limit_raise_wait_for_a_second_admin(
     expect(queue.first).to_contain_text("Raise the daily limit of account")
     expect(queue.nth(1)).to_contain_text("Unfreeze account")
     expect(queue.first).to_contain_text("Needs another person")
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
 
     checker = create_admin(web_server)
     log_in(page, web_server, checker, "/approvals")

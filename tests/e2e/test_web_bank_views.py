@@ -17,7 +17,7 @@ import pytest
 
 from tests.databases import DatabaseFactory
 from tests.e2e.conftest import PHONE, check_screen
-from tests.e2e.test_web_banking import Person, create_admin, expect, log_in
+from tests.e2e.test_web_banking import Person, create_admin, expect, log_in, log_out
 from tests.server import Server
 
 pytestmark = [pytest.mark.slow, pytest.mark.browser]
@@ -159,8 +159,7 @@ def test_history_and_recent_activity_name_the_counterparty(
     page.locator(".account-tile").first.click()
     history = page.get_by_role("region", name="Transactions")
     expect(history.locator("tbody tr").first).to_contain_text("From Ada Lovelace")
-    page.get_by_role("button", name="Log out").click()
-    expect(page.get_by_role("heading", name="Log in")).to_be_visible()
+    log_out(page)
     log_in(page, web_server, ada.email)
     expect(page.get_by_role("region", name="Recent activity")).to_contain_text("To G*** H***")
     page.get_by_role("link", name=re.compile(mine["number"][-4:])).first.click()

@@ -84,6 +84,14 @@ def log_in(page: Any, server: Server, email: str, path: str = "/") -> None:
         page.goto(f"{server.base_url}/#{path}")
 
 
+def log_out(page: Any) -> None:
+    """Log out and wait until the app has finished doing so: it answers the click by
+    calling the API first and only then shows the login screen, which would clear a form
+    filled in the meantime."""
+    page.get_by_role("button", name="Log out").click()
+    expect(page.get_by_role("heading", name="Log in", level=1)).to_be_visible()
+
+
 def create_admin(server: Server) -> str:
     email = f"admin-{uuid.uuid4().hex[:8]}@example.com"
     created = subprocess.run(

@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from tests.e2e.conftest import DESKTOP, PHONE, PageProblems, go_to, screenshot
-from tests.e2e.test_web_banking import Person, create_admin, expect, log_in
+from tests.e2e.test_web_banking import Person, create_admin, expect, log_in, log_out
 from tests.factories import PASSWORD
 from tests.server import Server
 
@@ -99,7 +99,7 @@ def test_an_admin_reverses_part_of_a_transfer_and_the_member_sees_it(
     expect(confirm.get_by_role("alert")).to_contain_text("There is a problem")
     assert payee.accounts()[0]["balance"] == 20_00
 
-    page.get_by_role("button", name="Log out").click()
+    log_out(page)
     log_in(page, web_server, payer.email)
     go_to(page, "Refunds")
     expect(page.get_by_role("heading", name="Refunds and reversals")).to_be_visible()

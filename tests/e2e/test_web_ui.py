@@ -64,6 +64,7 @@ def test_sign_up_log_in_see_the_dashboard_and_manage_sessions(
 
     # A wrong password is answered with the server's message, not a blank failure.
     page.get_by_role("button", name="Log out", exact=True).click()
+    expect(page.get_by_role("heading", name="Log in", level=1)).to_be_visible()
     page.get_by_label("Email").fill(email)
     page.get_by_label("Password").fill(PASSWORD + "-wrong")
     page.get_by_label("Password").press("Enter")
