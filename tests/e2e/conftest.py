@@ -64,7 +64,7 @@ def browser_context(chromium: Path, web_server: Server, tmp_path: Path) -> Itera
     so it starts after the server and its database are ready (they use asyncio.run) and
     stops before they are torn down.
     """
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as driver:
         context = driver.chromium.launch_persistent_context(
@@ -76,7 +76,10 @@ def browser_context(chromium: Path, web_server: Server, tmp_path: Path) -> Itera
             locale="en-US",
             timezone_id="UTC",
         )
+        # Actions and assertions wait alike: 10 s, past the pauses of about 5 s seen in CI
+        # when two suites share a busy disk (Playwright's assertions default to 5 s).
         context.set_default_timeout(10_000)
+        expect.set_options(timeout=10_000)
         try:
             yield context
         finally:
