@@ -8,6 +8,12 @@ per method and path shape, which top-level route (usually an included router) ma
 first, and goes straight to it; the route itself still matches the request and handles
 it exactly as before.
 
+`add_routes(app, router)` puts a router's routes straight into the app's list, in place of
+`app.include_router(router)`: FastAPI wraps an included router in a route of its own that
+scans the router's routes twice per request (once to match, once to handle), about a tenth
+of a short read's server CPU. Flat, the remembered route is the route itself
+(tests/unit/test_flat_routes.py holds the OpenAPI document to what `include_router` gives).
+
 A path's shape keeps each segment that is a literal segment of some route's path, and
 replaces every other (non-empty) segment with a placeholder. It is exact when every route
 parameter takes a whole segment and matches any text (`{name}`, no convertor), which
@@ -22,7 +28,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from fastapi import FastAPI
+from fastapi import APIRouter, FastAPI
+from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute, Match, Mount
 from starlette.types import Receive, Scope, Send
 
@@ -153,3 +160,21 @@ def install(app: FastAPI) -> RouteCache | None:
     cache._refresh()
     router.middleware_stack = cache
     return cache
+
+
+def add_routes(app: FastAPI, router: APIRouter) -> None:
+    """`router`'s routes, each already carrying the router's prefix, tags, dependencies and
+    responses (`APIRouter.add_api_route` merges them in), appended to `app`'s routes as
+    they are (see the module docstring). Only for a router of path operations with no
+    lifespan or event handlers of its own: anything else needs `include_router`."""
+    default_lifespan = type(APIRouter().lifespan_context)
+    if (
+        router.on_startup
+        or router.on_shutdown
+        or type(router.lifespan_context) is not default_lifespan
+    ):
+        raise ValueError("a router with a lifespan or event handlers needs include_router")
+    for route in router.routes:
+        if not isinstance(route, APIRoute):
+            raise ValueError(f"not a path operation: {route!r}; use include_router")
+        app.router.routes.append(route)
