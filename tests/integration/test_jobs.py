@@ -65,6 +65,7 @@ class TestWithTheApp:
             started = dict(jobs.running_jobs(app))
         assert set(started) == {
             "approvals-job",
+            "audit-sealer",
             "events-dispatcher",
             "hold-sweeper",
             "idempotency-purge",
