@@ -210,8 +210,8 @@ class TestStop:
 
 class TestLeadership:
     async def test_without_a_lock_key_or_on_sqlite_every_process_leads(self) -> None:
-        for key in (None, 0x1234):
-            leadership = jobs.Leadership(DB, key)
+        for leader in (None, jobs.Leader(lock_key=0x1234, keep=True)):
+            leadership = jobs.Leadership(DB, leader)
             assert await leadership.acquire()
             assert leadership.leads
             await leadership.release()

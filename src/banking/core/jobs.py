@@ -8,12 +8,13 @@ gives its interval. `start(app)` runs its loop as a task (none when the interval
   ticks (a job's `run` can also be driven directly, as `banking webhooks run` does);
 - logs an exception from a tick as `failure_event` (with its type only: a message may
   hold data) and carries on at the next tick; nothing stops the task or the application;
-- with a `leader_lock_key`, on PostgreSQL, ticks only in the process that holds that
-  session advisory lock on a connection of its own (`Leadership`); others skip the tick.
-  With `keep_leadership` the leader keeps the lock between ticks (and checks its
-  connection each tick) and a process that does not lead waits at least
-  `standby_interval_s` before trying again; without it each tick takes and gives back
-  the lock. An error gives up the lock. On SQLite the single process always ticks;
+- with a `leader` (`Leader`), on PostgreSQL, ticks only in the process that holds its
+  session advisory lock on a connection of its own; the others skip the tick. With
+  `keep` the leader keeps the lock between ticks, through failing ticks too, and checks
+  its connection each tick (a lost one is logged as `lost_event`, and the lock tried for
+  again at once); a process that does not lead waits at least `standby_interval_s`
+  before trying again. Without `keep` each tick takes the lock and gives it back. A lock
+  goes back to the pool unlocked. On SQLite the single process ticks;
 - stops at a safe point: `stop` asks the loop to stop (an event, which also wakes the wait
   between ticks at once), lets a tick in flight finish for up to `STOP_TIMEOUT_S`, and
   only then cancels it. No tick starts once stop was asked. At shutdown the lifespan
@@ -49,35 +50,55 @@ STOP_TIMEOUT_S = 5.0
 Tick = Callable[[Database], Awaitable[object]]
 
 
-class Leadership:
-    """Who ticks: every process without a lock key, the single process on SQLite, and on
-    PostgreSQL the holder of the session advisory lock `key` on a connection of its own
-    (when that process dies its connection closes and the lock goes with it)."""
+@dataclass(frozen=True, kw_only=True)
+class Leader:
+    """Leader election for a job on PostgreSQL: by the session advisory lock `lock_key`."""
 
-    def __init__(self, db: Database, key: int | None) -> None:
+    lock_key: int
+    # Keep the lock between ticks (else each tick takes it and gives it back).
+    keep: bool = False
+    # With `keep`: a process that does not lead waits at least this long between tries.
+    standby_interval_s: float = 0.0
+    # With `keep`: logged (a warning) when the connection holding the lock is gone.
+    lost_event: str = "job_lost_lock"
+    # Told when this process takes the lock (True) and when it gives it up (False).
+    on_change: Callable[[bool], None] | None = None
+
+
+class Leadership:
+    """Who ticks: every process without a `Leader`, the single process on SQLite, and on
+    PostgreSQL the holder of the leader's advisory lock on a connection of its own (when
+    that process dies its connection closes and the lock goes with it)."""
+
+    def __init__(self, db: Database, leader: Leader | None, logger: Any = log) -> None:
         self.db = db
-        self.key = key
+        self.leader = leader
+        self.logger = logger
         self._connection: AsyncConnection | None = None
 
     @property
     def leads(self) -> bool:
-        return self.key is None or self.db.is_sqlite or self._connection is not None
+        return self.leader is None or self.db.is_sqlite or self._connection is not None
 
     async def acquire(self) -> bool:
-        """True when this process leads (taking the lock if it is free); raises when the
-        kept connection is gone (the caller then releases)."""
-        if self.key is None or self.db.is_sqlite:
+        """True when this process leads (checking a kept lock, or taking the lock if it is
+        free); False when another process holds it."""
+        if self.leader is None or self.db.is_sqlite:
             return True
         if self._connection is not None:
-            # The lock lives as long as this connection: check it is still there.
-            await self._connection.execute(text("SELECT 1"))
-            await self._connection.commit()
-            return True
+            try:
+                # The lock lives as long as this connection: check it is still there.
+                await self._connection.execute(text("SELECT 1"))
+                await self._connection.commit()
+                return True
+            except Exception as exc:
+                self.logger.warning(self.leader.lost_event, error_type=type(exc).__name__)
+                await self.release()
         connection = await self.db.engine.connect()
         try:
             taken = (
                 await connection.execute(
-                    text("SELECT pg_try_advisory_lock(:key)"), {"key": self.key}
+                    text("SELECT pg_try_advisory_lock(:key)"), {"key": self.leader.lock_key}
                 )
             ).scalar()
             # Autobegin opened a transaction; the session-level lock outlives its end.
@@ -89,16 +110,22 @@ class Leadership:
             await connection.close()
             return False
         self._connection = connection
+        if self.leader.on_change is not None:
+            self.leader.on_change(True)
         return True
 
     async def release(self) -> None:
         """Give the lock back. The connection returns to the pool only unlocked: a pooled
         connection still holding the lock would keep every process from leading."""
         connection, self._connection = self._connection, None
-        if connection is None:
+        if connection is None or self.leader is None:
             return
+        if self.leader.on_change is not None:
+            self.leader.on_change(False)
         try:
-            await connection.execute(text("SELECT pg_advisory_unlock(:key)"), {"key": self.key})
+            await connection.execute(
+                text("SELECT pg_advisory_unlock(:key)"), {"key": self.leader.lock_key}
+            )
             await connection.commit()
             await connection.close()
         except BaseException as exc:
@@ -136,9 +163,7 @@ class PeriodicJob:
     failure_event: str
     logger: Any = field(default=log, repr=False)
     first_delay_s: float = math.inf
-    leader_lock_key: int | None = None
-    keep_leadership: bool = False
-    standby_interval_s: float = 0.0
+    leader: Leader | None = None
     # For ticks that share something across a run (the dispatcher's HTTP client): entered
     # once per run, it yields the tick the loop calls instead of `tick`.
     prepare: Callable[[Database], AbstractAsyncContextManager[Tick]] | None = None
@@ -146,7 +171,7 @@ class PeriodicJob:
     async def run_once(self, db: Database) -> bool:
         """One tick if this process leads it; False when another process holds the lock.
         Errors propagate."""
-        leadership = Leadership(db, self.leader_lock_key)
+        leadership = Leadership(db, self.leader, self.logger)
         if not await leadership.acquire():
             return False
         try:
@@ -160,15 +185,15 @@ class PeriodicJob:
     ) -> None:
         """The loop, until `stopping` is set (or the task is cancelled)."""
         stopping = stopping or asyncio.Event()
-        leadership = Leadership(db, self.leader_lock_key)
+        leadership = Leadership(db, self.leader, self.logger)
         async with self._ticks(db) as tick:
             try:
                 delay = min(interval_s, self.first_delay_s)
                 while not await _wait(stopping, delay):
                     await self._tick(db, tick, leadership)
                     delay = interval_s
-                    if not leadership.leads:
-                        delay = max(interval_s, self.standby_interval_s)
+                    if self.leader is not None and not leadership.leads:
+                        delay = max(interval_s, self.leader.standby_interval_s)
             finally:
                 await leadership.release()
 
@@ -178,11 +203,10 @@ class PeriodicJob:
                 try:
                     await tick(db)
                 finally:
-                    if not self.keep_leadership:
+                    if self.leader is not None and not self.leader.keep:
                         await leadership.release()
         except Exception as exc:
             self.logger.error(self.failure_event, error_type=type(exc).__name__)
-            await leadership.release()
 
     @contextlib.asynccontextmanager
     async def _ticks(self, db: Database) -> AsyncIterator[Tick]:

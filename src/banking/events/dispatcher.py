@@ -507,10 +507,8 @@ JOB = jobs.PeriodicJob(
     failure_event="events_dispatch_failed",
     logger=log,
     first_delay_s=0.0,
-    leader_lock_key=_LEADER_LOCK_KEY,
-    keep_leadership=True,
     # Those standing by try for the lock every 2 s at the most.
-    standby_interval_s=2.0,
+    leader=jobs.Leader(lock_key=_LEADER_LOCK_KEY, keep=True, standby_interval_s=2.0),
 )
 run = JOB.run
 # Start-up and shutdown hooks (no task when EVENTS_DISPATCH_INTERVAL_S is 0).

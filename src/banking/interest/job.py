@@ -38,7 +38,7 @@ JOB = jobs.PeriodicJob(
     failure_event="interest_job_failed",
     logger=log,
     first_delay_s=FIRST_RUN_DELAY_S,
-    leader_lock_key=_LEADER_LOCK_KEY,
+    leader=jobs.Leader(lock_key=_LEADER_LOCK_KEY),
 )
 # One run, if this process leads it; False when another process holds the lock.
 run_once = JOB.run_once
