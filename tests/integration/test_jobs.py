@@ -91,6 +91,7 @@ class TestWithTheApp:
             "hold-sweeper",
             "idempotency-purge",
             "interest-job",
+            "scheduler",
         }
         assert all(running.task.done() for running in started.values())
         assert not any(running.task.cancelled() for running in started.values())
