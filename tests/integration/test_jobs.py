@@ -130,6 +130,12 @@ class TestLeadership:
         assert await one.acquire()
         assert not await other.acquire()
         assert await _holders(first) == 1
+
+        async def tick(_db: Database) -> None:
+            raise AssertionError("only the leader ticks")
+
+        # A single run (the interest job's run_once) reports that it did not lead.
+        assert not await _job(tick, keep=False).run_once(second)
         await one.release()
         # The connection went back to the pool without the lock.
         assert await _holders(first) == 0
