@@ -25,6 +25,7 @@ from banking.audit import sealer as audit_sealer
 from banking.core import (
     fastparams,
     idempotency_purge,
+    jobs,
     ratelimit,
     reads,
     replica,
@@ -149,6 +150,10 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     finally:
         app.state.draining = True
         gc.unfreeze()
+        # Every periodic job finishes its tick in flight (or is cancelled after a bound)
+        # before anything it uses closes.
+        with contextlib.suppress(Exception):
+            await jobs.stop_all(app)
         for hook in app.state.shutdown_hooks:
             with contextlib.suppress(Exception):
                 await hook(app)

@@ -16,7 +16,7 @@ from sqlalchemy import func, select
 from typer.testing import CliRunner
 
 from banking.cli import app as cli
-from banking.core import idempotency_purge
+from banking.core import idempotency_purge, jobs
 from banking.core.config import get_settings
 from banking.core.db import Database, utcnow
 from banking.core.idempotency import IdempotencyRecord
@@ -107,8 +107,7 @@ class TestPurge:
     async def test_the_api_process_runs_the_task_unless_the_interval_is_zero(
         self, app: FastAPI
     ) -> None:
-        task = app.state.idempotency_purge
-        assert isinstance(task, asyncio.Task)
+        task = jobs.running_jobs(app)["idempotency-purge"].task
         assert task.get_name() == "idempotency-purge"
         assert not task.done()
 
@@ -116,7 +115,7 @@ class TestPurge:
         "settings_overrides", [{"idempotency_purge_interval_s": 0}], indirect=True
     )
     async def test_an_interval_of_zero_starts_no_task(self, app: FastAPI) -> None:
-        assert getattr(app.state, "idempotency_purge", None) is None
+        assert "idempotency-purge" not in jobs.running_jobs(app)
 
 
 @pytest.fixture

@@ -5,12 +5,8 @@ A decision on a lapsed approval expires it too."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
-from fastapi import FastAPI
-
 from banking.approvals import service as approvals
+from banking.core import jobs
 from banking.core.db import Database
 from banking.core.logging import get_logger
 
@@ -18,28 +14,19 @@ log = get_logger("banking.approvals.job")
 INTERVAL_S = 60.0
 
 
-async def run(db: Database, interval_s: float = INTERVAL_S) -> None:
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            expired = await approvals.expire_due(db)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("approval_expiry_failed", error_type=type(exc).__name__)
-        else:
-            if expired:
-                log.info("approvals_expired", approvals=expired)
+async def _expire(db: Database) -> None:
+    expired = await approvals.expire_due(db)
+    if expired:
+        log.info("approvals_expired", approvals=expired)
 
 
-async def start(app: FastAPI) -> None:
-    app.state.approvals_job = asyncio.create_task(run(app.state.db), name="approvals-job")
-
-
-async def stop(app: FastAPI) -> None:
-    task: asyncio.Task[None] | None = getattr(app.state, "approvals_job", None)
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+JOB = jobs.PeriodicJob(
+    name="approvals-job",
+    tick=_expire,
+    interval_s=lambda _settings: INTERVAL_S,
+    failure_event="approval_expiry_failed",
+    logger=log,
+)
+run = JOB.run
+start = JOB.start
+stop = JOB.stop

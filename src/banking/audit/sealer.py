@@ -5,19 +5,17 @@ only one process seal at a time. It first checks with a cheap read whether anyth
 unsealed, so an idle SQLite service does not take the writer lock at every tick. Short
 ticks and batches of at most `SEAL_BATCH` rows keep each seal brief: a long one would
 hold SQLite's write lock, and the event loop, while money is waiting to commit. Errors
-are logged and retried on the next tick; they never stop the task or the application.
+are logged and retried on the next tick; they never stop the task or the application
+(core/jobs.py).
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-
-from fastapi import FastAPI
 from sqlalchemy import select
 
 from banking.audit import service as audit
 from banking.audit.models import AuditEvent
+from banking.core import jobs
 from banking.core.db import Database
 from banking.core.logging import get_logger
 
@@ -37,27 +35,19 @@ async def seal_once(db: Database) -> int:
         return await audit.seal_pending(session)
 
 
-async def run(db: Database, interval_s: float = SEAL_INTERVAL_S) -> None:
-    while True:
-        try:
-            await seal_once(db)
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("audit_seal_failed", error_type=type(exc).__name__)
-        await asyncio.sleep(interval_s)
+async def _seal(db: Database) -> None:
+    await seal_once(db)
 
 
-async def start(app: FastAPI) -> None:
-    """Start-up hook."""
-    app.state.audit_sealer = asyncio.create_task(run(app.state.db), name="audit-sealer")
-
-
-async def stop(app: FastAPI) -> None:
-    """Shutdown hook: cancel the task and wait for it (a half-done seal rolls back)."""
-    task: asyncio.Task[None] | None = getattr(app.state, "audit_sealer", None)
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+JOB = jobs.PeriodicJob(
+    name="audit-sealer",
+    tick=_seal,
+    interval_s=lambda _settings: SEAL_INTERVAL_S,
+    failure_event="audit_seal_failed",
+    logger=log,
+    first_delay_s=0.0,
+)
+run = JOB.run
+# Start-up and shutdown hooks; stop lets a seal in flight finish (core/jobs.py).
+start = JOB.start
+stop = JOB.stop

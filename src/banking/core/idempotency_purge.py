@@ -17,14 +17,13 @@ never stop the task or the application.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 from typing import Any, cast
 
-from fastapi import FastAPI
 from sqlalchemy import Delete, Table, delete, select
 from sqlalchemy.engine import CursorResult
 
+from banking.core import jobs
 from banking.core.db import Database, utcnow, write_transaction
 from banking.core.idempotency import IdempotencyRecord
 from banking.core.logging import get_logger
@@ -64,34 +63,20 @@ async def purge_expired(db: Database, *, now: dt.datetime, batch: int = PURGE_BA
         await asyncio.sleep(0)
 
 
-async def run(db: Database, interval_s: float) -> None:
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            deleted = await purge_expired(db, now=utcnow())
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("idempotency_purge_failed", error_type=type(exc).__name__)
-        else:
-            if deleted:
-                log.info("idempotency_purged", records=deleted)
+async def _purge(db: Database) -> None:
+    deleted = await purge_expired(db, now=utcnow())
+    if deleted:
+        log.info("idempotency_purged", records=deleted)
 
 
-async def start(app: FastAPI) -> None:
-    """Start-up hook (nothing when IDEMPOTENCY_PURGE_INTERVAL_S is 0)."""
-    interval_s = app.state.settings.idempotency_purge_interval_s
-    if interval_s > 0:
-        app.state.idempotency_purge = asyncio.create_task(
-            run(app.state.db, interval_s), name="idempotency-purge"
-        )
-
-
-async def stop(app: FastAPI) -> None:
-    """Shutdown hook: cancel the task and wait for it (a half-done batch rolls back)."""
-    task: asyncio.Task[None] | None = getattr(app.state, "idempotency_purge", None)
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+JOB = jobs.PeriodicJob(
+    name="idempotency-purge",
+    tick=_purge,
+    interval_s=lambda settings: settings.idempotency_purge_interval_s,
+    failure_event="idempotency_purge_failed",
+    logger=log,
+)
+run = JOB.run
+# Start-up and shutdown hooks (no task when IDEMPOTENCY_PURGE_INTERVAL_S is 0).
+start = JOB.start
+stop = JOB.stop

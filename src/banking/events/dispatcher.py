@@ -33,17 +33,16 @@ import json
 import random
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
 import httpx
-from fastapi import FastAPI
 from sqlalchemy import Table, bindparam, func, insert, select, text, update
 from sqlalchemy.engine import Connection
 
 from banking import __version__
-from banking.core import reads
+from banking.core import jobs, reads
 from banking.core.config import Settings
 from banking.core.db import Database, utcnow
 from banking.core.logging import get_logger
@@ -495,69 +494,34 @@ async def tick(db: Database, http: httpx.AsyncClient) -> tuple[int, int]:
 # -- the loop, and who runs it
 
 
-async def _lead(db: Database) -> Any:
-    """PostgreSQL: a connection holding the leader's advisory lock, or None."""
-    connection = await db.engine.connect()
-    try:
-        got = (
-            await connection.execute(
-                text("SELECT pg_try_advisory_lock(:key)"), {"key": _LEADER_LOCK_KEY}
-            )
-        ).scalar()
-        await connection.commit()
-    except BaseException:
-        await connection.close()
-        raise
-    if not got:
-        await connection.close()
-        return None
-    return connection
+async def _dispatch_once(db: Database) -> None:
+    async with http_client(db.settings) as http:
+        await tick(db, http)
 
 
-async def run(db: Database, interval_s: float) -> None:
-    http = http_client(db.settings)
-    leader: Any = None
-    try:
-        while True:
-            try:
-                if not db.is_sqlite:
-                    if leader is None:
-                        leader = await _lead(db)
-                    else:
-                        # Still connected, so still holding the lock.
-                        await leader.execute(text("SELECT 1"))
-                        await leader.commit()
-                if db.is_sqlite or leader is not None:
-                    await tick(db, http)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                log.error("events_dispatch_failed", error_type=type(exc).__name__)
-                if leader is not None:
-                    with contextlib.suppress(Exception):
-                        await leader.close()
-                    leader = None
-            await asyncio.sleep(interval_s if (db.is_sqlite or leader) else max(interval_s, 2.0))
-    finally:
-        await http.aclose()
-        if leader is not None:
-            with contextlib.suppress(Exception):
-                await leader.close()
+@contextlib.asynccontextmanager
+async def _dispatching(db: Database) -> AsyncIterator[jobs.Tick]:
+    """One HTTP client for a whole run, so that connections to receivers are reused."""
+    async with http_client(db.settings) as http:
+
+        async def dispatch(db: Database) -> None:
+            await tick(db, http)
+
+        yield dispatch
 
 
-async def start(app: FastAPI) -> None:
-    """Start-up hook (nothing when EVENTS_DISPATCH_INTERVAL_S is 0)."""
-    interval_s = app.state.settings.events_dispatch_interval_s
-    if interval_s > 0:
-        app.state.events_dispatcher = asyncio.create_task(
-            run(app.state.db, interval_s), name="events-dispatcher"
-        )
-
-
-async def stop(app: FastAPI) -> None:
-    task: asyncio.Task[None] | None = getattr(app.state, "events_dispatcher", None)
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+JOB = jobs.PeriodicJob(
+    name="events-dispatcher",
+    tick=_dispatch_once,
+    prepare=_dispatching,
+    interval_s=lambda settings: settings.events_dispatch_interval_s,
+    failure_event="events_dispatch_failed",
+    logger=log,
+    first_delay_s=0.0,
+    # Those standing by try for the lock every 2 s at the most.
+    leader=jobs.Leader(lock_key=_LEADER_LOCK_KEY, keep=True, standby_interval_s=2.0),
+)
+run = JOB.run
+# Start-up and shutdown hooks (no task when EVENTS_DISPATCH_INTERVAL_S is 0).
+start = JOB.start
+stop = JOB.stop

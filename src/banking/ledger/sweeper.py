@@ -15,14 +15,12 @@ the task or the application.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import datetime as dt
 
-from fastapi import FastAPI
 from sqlalchemy import func, literal, select, true
 from sqlalchemy.engine import Connection
 
-from banking.core import reads
+from banking.core import jobs, reads
 from banking.core.db import Database, UTCDateTime
 from banking.core.logging import get_logger
 from banking.ledger import lapsed
@@ -72,34 +70,20 @@ async def sweep(db: Database, *, now: dt.datetime, lead: bool = True) -> int:
         await asyncio.sleep(0)
 
 
-async def run(db: Database, interval_s: float) -> None:
-    while True:
-        await asyncio.sleep(interval_s)
-        try:
-            released = await sweep(db, now=db.clock())
-        except asyncio.CancelledError:
-            raise
-        except Exception as exc:
-            log.error("hold_sweep_failed", error_type=type(exc).__name__)
-        else:
-            if released:
-                log.info("holds_released", holds=released)
+async def _sweep_lapsed(db: Database) -> None:
+    released = await sweep(db, now=db.clock())
+    if released:
+        log.info("holds_released", holds=released)
 
 
-async def start(app: FastAPI) -> None:
-    """Start-up hook (nothing when HOLD_SWEEP_INTERVAL_S is 0)."""
-    interval_s = app.state.settings.hold_sweep_interval_s
-    if interval_s > 0:
-        app.state.hold_sweeper = asyncio.create_task(
-            run(app.state.db, interval_s), name="hold-sweeper"
-        )
-
-
-async def stop(app: FastAPI) -> None:
-    """Shutdown hook: cancel the task and wait for it (a half-done batch rolls back)."""
-    task: asyncio.Task[None] | None = getattr(app.state, "hold_sweeper", None)
-    if task is None:
-        return
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+JOB = jobs.PeriodicJob(
+    name="hold-sweeper",
+    tick=_sweep_lapsed,
+    interval_s=lambda settings: settings.hold_sweep_interval_s,
+    failure_event="hold_sweep_failed",
+    logger=log,
+)
+run = JOB.run
+# Start-up and shutdown hooks (no task when HOLD_SWEEP_INTERVAL_S is 0).
+start = JOB.start
+stop = JOB.stop
