@@ -11,27 +11,35 @@ are logged and retried on the next tick; they never stop the task or the applica
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from typing import cast
+
+from sqlalchemy import Table, select
+from sqlalchemy.engine import Connection
 
 from banking.audit import service as audit
 from banking.audit.models import AuditEvent
-from banking.core import jobs
+from banking.core import jobs, reads
 from banking.core.db import Database
 from banking.core.logging import get_logger
 
 log = get_logger("banking.audit.sealer")
+AUDIT = cast(Table, AuditEvent.__table__)
 SEAL_INTERVAL_S = 0.25
 
 
+# Asked every tick, idle or not, on the read path (core/reads.py): compiled once, and on
+# SQLite answered inline, so an idle tick takes no connection of the async engine.
+_UNSEALED = select(AUDIT.c.id).where(AUDIT.c.chain_seq.is_(None)).limit(1)
+
+
+def _has_unsealed_sync(connection: Connection) -> bool:
+    return reads.first(connection, _UNSEALED) is not None
+
+
 async def seal_once(db: Database) -> int:
+    if not await reads.run(db, _has_unsealed_sync):
+        return 0
     async with db.sessionmaker() as session:
-        pending = (
-            await session.execute(
-                select(AuditEvent.id).where(AuditEvent.chain_seq.is_(None)).limit(1)
-            )
-        ).first()
-        if pending is None:
-            return 0
         return await audit.seal_pending(session)
 
 
