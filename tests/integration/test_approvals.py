@@ -252,3 +252,60 @@ class TestLargeTransfers:
         assert posted.status_code == 201, posted.text
         unknown = await client.get(f"/v1/approvals/{uuid.uuid4()}", headers=w.payer.headers)
         assert unknown.status_code == 404
+
+
+async def _pay_payee(
+    client: httpx.AsyncClient, member: Member, source: dict[str, Any], payee_id: str, amount: int
+) -> httpx.Response:
+    return await client.post(
+        "/v1/transfers",
+        json={"source_account_id": source["id"], "payee_id": payee_id, "amount": amount},
+        headers=keyed(member.headers),
+    )
+
+
+class TestLargeTransfersToPayees:
+    """A transfer by payee above the threshold takes the approval path like one by number
+    (it was a 500: the approval path did not look the payee up)."""
+
+    async def test_a_large_transfer_to_a_payee_waits_for_approval_and_pays_the_payee(
+        self, client: httpx.AsyncClient, world: World, database_url: str
+    ) -> None:
+        w = world
+        added = await client.post(
+            "/v1/payees",
+            json={"name": "Landlord", "account_number": w.target["number"]},
+            headers=w.payer.headers,
+        )
+        assert added.status_code == 201, added.text
+        # Above the approval threshold, within the new-payee limit (100,000 by default).
+        response = await _pay_payee(client, w.payer, w.source, added.json()["id"], 120_00)
+        assert response.status_code == 202, response.text
+        pending = response.json()
+        assert pending["status"] == "pending_approval"
+        assert pending["target_account_number"].endswith(w.target["number"][-4:])
+        approved = await client.post(
+            f"/v1/approvals/{pending['id']}/approve", headers=w.checker.headers
+        )
+        assert approved.status_code == 200, approved.text
+        assert approved.json()["status"] == "executed"
+        assert (await _balance(client, w.payee, w.target["id"]))["balance"] == 120_00
+        verified = run_verify(database_url)
+        assert verified.returncode == 0, verified.stdout + verified.stderr
+
+    async def test_an_unknown_payee_is_404_and_the_new_payee_limit_still_declines(
+        self, client: httpx.AsyncClient, world: World
+    ) -> None:
+        w = world
+        unknown = await _pay_payee(client, w.payer, w.source, str(uuid.uuid4()), 120_00)
+        assert unknown.status_code == 404, unknown.text
+        rich = await open_account(client, w.payer, balance_minor=5_000_00)
+        added = await client.post(
+            "/v1/payees",
+            json={"name": "New", "account_number": w.target["number"]},
+            headers=w.payer.headers,
+        )
+        over_limit = await _pay_payee(client, w.payer, rich, added.json()["id"], 2_000_00)
+        assert over_limit.status_code == 409, over_limit.text
+        assert over_limit.json()["code"] == "new_payee_limit"
+        assert (await _balance(client, w.payer, rich["id"]))["available_balance"] == 5_000_00

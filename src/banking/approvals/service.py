@@ -57,6 +57,7 @@ from banking.ledger import cursor as cursors
 from banking.ledger import service as ledger
 from banking.ledger.models import EntryKind
 from banking.ledger.writer import writer_for
+from banking.payees import service as payees
 from banking.payments.schemas import TransferIn
 
 APPROVAL = cast(Table, Approval.__table__)
@@ -209,12 +210,23 @@ async def request_transfer(
         if stored is not None:
             answer = idempotency.replay(stored, claim)
             return Requested(answer.status, answer.body, replayed=True)
+        target_number = request.target_account_number
+        if request.payee_id is not None:
+            # As the ordinary path (payments/service.py `transfer_resolve`): the caller's
+            # payee (another's is 404), by its account number. A transfer the new-payee
+            # limit refuses takes the ordinary path, which records the decline.
+            payee = payees.get_for_transfer_sync(
+                connection, owner_id=principal.user_id, payee_id=request.payee_id
+            )
+            if payees.new_payee_decline(settings, payee, amount_minor=request.amount, now=now):
+                return None
+            target_number = payee.account_number
         source, target, _locked = ledger.lock_transfer_accounts_sync(
             connection,
             owner_id=principal.user_id,
             source_id=request.source_account_id,
             target_id=request.target_account_id,
-            target_number=request.target_account_number,
+            target_number=target_number,
         )
         if source.id == target.id or request.amount <= threshold_sync(
             connection, settings, source.id, source.currency
