@@ -6,7 +6,10 @@ HOST   ?= 127.0.0.1
 PORT   ?= 8000
 PYTEST_ARGS ?=
 # pytest-xdist workers: one per core by default. Each has its own databases and server
-# ports; a test module stays on one worker, so module-scoped servers start once.
+# ports. --dist loadscope keeps a module's test functions on one worker, and a class's
+# tests, so a module-scoped server starts once on each worker that runs some of them.
+# The schema fuzzing has a class per resource so that its operations spread across the
+# workers (tests/reliability/schema_fuzzing.py).
 TEST_WORKERS ?= auto
 XDIST = -n $(TEST_WORKERS) --dist loadscope
 TEST_PG_URL ?= postgresql://postgres@127.0.0.1:5432/postgres

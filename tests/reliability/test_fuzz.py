@@ -6,15 +6,16 @@ check: money POSTs carry a fresh valid Idempotency-Key (the other half keep what
 the fuzzer generated, often none or an invalid one), and account ids in the path or body
 name the fuzzing member's own funded account instead of a random (unknown) one. A
 self-test proves the checks flag an undocumented status and a body that breaks the schema.
+
+One pytest item per operation, in one class per resource, so pytest-xdist spreads them
+(schema_fuzzing.py says how); each item fuzzes with a fresh funded account.
 """
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
-import itertools
 import json
-import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -28,15 +29,24 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from banking.app import create_app
-from tests.conftest import make_settings
-from tests.factories import PASSWORD
-from tests.server import Server
+from tests.reliability.schema_fuzzing import (
+    OPERATIONS,
+    FuzzServer,
+    Member,
+    Operation,
+    app_schema,
+    assert_every_operation_is_fuzzed,
+    every_other,
+    operation_classes,
+    operation_id,
+    steer,
+)
 
-# Every operation, 25 examples each: minutes on a loaded machine (CI runs four test
-# workers on two cores), well past the default timeout, which would stop Hypothesis
-# mid-example and be reported as a flaky test instead of as what it is.
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+# One operation's 25 examples take seconds; a failing one is then shrunk by Hypothesis,
+# many more calls on a loaded machine (CI runs four test workers on two cores). The
+# timeout would stop Hypothesis mid-example and be reported as a flaky test instead of
+# as what it is, so it is well past that.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 CHECKS = [
     not_a_server_error,
@@ -49,70 +59,11 @@ MONEY_MOVED = {
     ("POST", "/v1/accounts/{account_id}/deposits"),
     ("POST", "/v1/accounts/{account_id}/withdrawals"),
 }
-# These end the session the fuzzer authenticates with; fuzzing them would only make every
-# later call a (documented) 401.
-SESSION_ENDING = {
-    ("POST", "/v1/auth/logout"),
-    ("POST", "/v1/auth/logout-all"),
-    ("POST", "/v1/auth/password"),
-    ("DELETE", "/v1/auth/sessions/{session_id}"),
-}
-# Answers that never end (Server-Sent Events): read over real HTTP by their own tests
-# (tests/reliability/test_webhook_delivery.py), not fuzzed into a read timeout.
-STREAMING = {("GET", "/v1/events/stream")}
 
 
-def _fuzz_member(base_url: str) -> tuple[str, dict[str, Any]]:
-    """The fuzzing member's token and their funded account."""
-    with httpx.Client(base_url=base_url, timeout=10) as http:
-        http.post(
-            "/v1/auth/signup",
-            json={
-                "email": "fuzz@example.com",
-                "password": PASSWORD,
-                "first_name": "Fuzz",
-                "last_name": "Tester",
-                "date_of_birth": "1985-02-03",
-            },
-        )
-        login = http.post(
-            "/v1/auth/login", json={"email": "fuzz@example.com", "password": PASSWORD}
-        )
-        login.raise_for_status()
-        token = str(login.json()["access_token"])
-        headers = {"Authorization": f"Bearer {token}"}
-        account = http.post("/v1/accounts", json={"type": "checking"}, headers=headers)
-        account.raise_for_status()
-        deposit = http.post(
-            f"/v1/accounts/{account.json()['id']}/deposits",
-            json={"amount": 1_000_000},
-            headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
-        )
-        deposit.raise_for_status()
-        return token, account.json()
-
-
-def _takes_idempotency_key(spec: dict[str, Any], method: str, path: str) -> bool:
-    parameters = spec["paths"][path][method.lower()].get("parameters", [])
-    return any(p["in"] == "header" and p["name"] == "Idempotency-Key" for p in parameters)
-
-
-def _steer(case: schemathesis.Case, account: dict[str, Any], *, idempotent: bool) -> None:
-    """Aim the example at the member's own account, with a valid key where one is taken."""
-    if idempotent:
-        case.headers = {**(case.headers or {}), "Idempotency-Key": uuid.uuid4().hex}
-    if case.path_parameters and "account_id" in case.path_parameters:
-        case.path_parameters["account_id"] = account["id"]
-    if isinstance(case.body, dict):
-        for field in ("source_account_id", "account_id"):
-            if field in case.body:
-                case.body[field] = account["id"]
-
-
-def _fuzzer(
-    operation: Any, headers: dict[str, str], account: dict[str, Any], *, idempotent: bool
-) -> Any:
-    turns = itertools.count()
+def _fuzz(fuzz_server: FuzzServer, member: Member, operation: Operation) -> None:
+    idempotent = fuzz_server.takes_idempotency_key(operation)
+    steered = every_other()
 
     @settings(
         max_examples=EXAMPLES_PER_OPERATION,
@@ -121,53 +72,36 @@ def _fuzzer(
         suppress_health_check=list(HealthCheck),
         database=None,
     )
-    @given(case=operation.as_strategy())
+    @given(case=fuzz_server.operation(operation).as_strategy())
     def run(case: schemathesis.Case) -> None:
-        if next(turns) % 2 == 0:
-            _steer(case, account, idempotent=idempotent)
-        case.call_and_validate(headers=headers, checks=CHECKS, timeout=10)
+        if steered():
+            steer(case, member.account, idempotent=idempotent)
+        case.call_and_validate(headers=member.headers, checks=CHECKS, timeout=10)
 
-    return run
+    logged_before = fuzz_server.log_size()
+    try:
+        run()
+    except Exception as exc:
+        raise AssertionError(
+            f"{operation_id(operation)}: {exc}\n\nserver log:\n{fuzz_server.server.logs()}"
+        ) from exc
+    # The server's own access log proves the operation was really exercised, and for the
+    # money movements that steering works: they got past validation and moved money.
+    fuzz_server.wait_for_request(logged_before, operation, succeeded=operation in MONEY_MOVED)
 
 
-def test_every_operation_survives_schema_fuzzing(database_url: str, tmp_path: Path) -> None:
-    with Server(database_url, log_path=tmp_path / "server.log") as server:
-        token, account = _fuzz_member(server.base_url)
-        spec = httpx.get(f"{server.base_url}/openapi.json").json()
-        schema = schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
-        schema.config.update(base_url=server.base_url)
-        headers = {"Authorization": f"Bearer {token}"}
-        failures: list[str] = []
-        fuzzed: set[tuple[str, str]] = set()
-        for result in schema.get_all_operations():
-            operation = result.ok()
-            if (operation.method.upper(), operation.path) in SESSION_ENDING | STREAMING:
-                continue
-            fuzzed.add((operation.method.upper(), operation.path))
-            run = _fuzzer(
-                operation,
-                headers,
-                account,
-                idempotent=_takes_idempotency_key(spec, operation.method, operation.path),
-            )
-            try:
-                run()
-            except Exception as exc:  # collect every operation's failure, then report
-                failures.append(f"{operation.method.upper()} {operation.path}: {exc}"[:2000])
-        assert not failures, "\n\n".join(failures) + "\n\nserver log:\n" + server.logs()
-    # The server's own access log proves each operation was really exercised.
-    seen = set()
-    succeeded = set()
-    for line in (tmp_path / "server.log").read_text().splitlines():
-        if line.startswith("{") and '"event": "request"' in line:
-            event = json.loads(line)
-            seen.add((event["method"], event["route"]))
-            if 200 <= event["status"] < 300:
-                succeeded.add((event["method"], event["route"]))
-    assert fuzzed, "no operations in the schema"
-    assert fuzzed <= seen, f"never called: {sorted(fuzzed - seen)}"
-    # Steering works: fuzzed money movements got past validation and moved money.
-    assert succeeded >= MONEY_MOVED, f"never succeeded: {sorted(MONEY_MOVED - succeeded)}"
+globals().update(
+    operation_classes(
+        "test_operation_survives_schema_fuzzing",
+        _fuzz,
+        "Each operation of this resource, fuzzed: no 5xx, nothing outside the schema.",
+    )
+)
+
+
+def test_every_operation_of_the_live_schema_is_fuzzed(fuzz_server: FuzzServer) -> None:
+    assert_every_operation_is_fuzzed(fuzz_server.spec)
+    assert set(OPERATIONS) >= MONEY_MOVED
 
 
 class TestTheChecksThemselves:
@@ -176,8 +110,7 @@ class TestTheChecksThemselves:
 
     @staticmethod
     def _verdict(status: int, body: Any, content_type: str = "application/json") -> list[str]:
-        app = create_app(make_settings("sqlite+aiosqlite:///:memory:"))
-        schema = schemathesis.openapi.from_dict(app.openapi())
+        schema = schemathesis.openapi.from_dict(copy.deepcopy(app_schema()))
         schema.config.update(base_url="http://127.0.0.1:9")
         case = schema["/v1/balances"]["GET"].Case()
         response = httpx.Response(

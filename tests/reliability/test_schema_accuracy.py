@@ -3,32 +3,34 @@ schema-driven fuzzer generates as valid ("positive" data) passes validation, so 
 is a business answer (`weak_password`, `not_found`, ...), never `validation_error`.
 
 Every operation of the live server is fuzzed with positive data, authenticated as a
-member, with ids aimed at the member's own account half of the time.
+member, with ids aimed at the member's own account half of the time: one pytest item per
+operation, in one class per resource, each with a fresh funded account (schema_fuzzing.py
+says how pytest-xdist spreads them).
 """
 
 from __future__ import annotations
 
-import itertools
 import json
 import uuid
-from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given, settings
 
-from tests.reliability.test_fuzz import (
-    SESSION_ENDING,
-    STREAMING,
-    _fuzz_member,
-    _steer,
-    _takes_idempotency_key,
+from tests.reliability.schema_fuzzing import (
+    FuzzServer,
+    Member,
+    Operation,
+    assert_every_operation_is_fuzzed,
+    every_other,
+    operation_classes,
+    operation_id,
+    steer,
 )
-from tests.server import Server
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(1800)]
+# As in test_fuzz.py: seconds per operation, far more when Hypothesis shrinks a failure.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 EXAMPLES_PER_OPERATION = 20
 # What JSON Schema cannot state: an account number's check digit (its 12 digits are in
@@ -57,10 +59,9 @@ class SchemaLooserThanValidation(AssertionError):
     pass
 
 
-def _checker(
-    operation: Any, headers: dict[str, str], account: dict[str, Any], *, idempotent: bool
-) -> Any:
-    turns = itertools.count()
+def _check(fuzz_server: FuzzServer, member: Member, operation: Operation) -> None:
+    idempotent = fuzz_server.takes_idempotency_key(operation)
+    steered = every_other()
 
     @settings(
         max_examples=EXAMPLES_PER_OPERATION,
@@ -69,13 +70,13 @@ def _checker(
         suppress_health_check=list(HealthCheck),
         database=None,
     )
-    @given(case=operation.as_strategy())
+    @given(case=fuzz_server.operation(operation).as_strategy())
     def run(case: schemathesis.Case) -> None:
-        if next(turns) % 2 == 0:
-            _steer(case, account, idempotent=idempotent)
+        if steered():
+            steer(case, member.account, idempotent=idempotent)
         elif idempotent:
             case.headers = {**(case.headers or {}), "Idempotency-Key": uuid.uuid4().hex}
-        response = case.call(headers=headers, timeout=10)
+        response = case.call(headers=member.headers, timeout=10)
         if response.status_code == 422:
             body = response.json()
             errors = body.get("errors") or []
@@ -101,33 +102,20 @@ def _checker(
                     )[:1500]
                 )
 
-    return run
+    try:
+        run()
+    except SchemaLooserThanValidation as exc:
+        raise AssertionError(f"{operation_id(operation)}: {exc}") from exc
 
 
-def test_positive_data_from_the_schema_always_passes_validation(
-    database_url: str, tmp_path: Path
-) -> None:
-    with Server(database_url, log_path=tmp_path / "server.log") as server:
-        token, account = _fuzz_member(server.base_url)
-        spec = httpx.get(f"{server.base_url}/openapi.json").json()
-        schema = schemathesis.openapi.from_url(f"{server.base_url}/openapi.json")
-        schema.config.update(base_url=server.base_url)
-        headers = {"Authorization": f"Bearer {token}"}
-        failures: list[str] = []
-        for result in schema.get_all_operations():
-            operation = result.ok()
-            if (operation.method.upper(), operation.path) in SESSION_ENDING | STREAMING:
-                continue
-            run = _checker(
-                operation,
-                headers,
-                account,
-                idempotent=_takes_idempotency_key(spec, operation.method, operation.path),
-            )
-            try:
-                run()
-            except SchemaLooserThanValidation as exc:
-                failures.append(f"{operation.method.upper()} {operation.path}: {exc}")
-            except Exception as exc:
-                failures.append(f"{operation.method.upper()} {operation.path}: {exc!r}"[:1500])
-        assert not failures, f"{len(failures)} operations:\n\n" + "\n\n".join(failures)
+globals().update(
+    operation_classes(
+        "test_positive_data_from_the_schema_always_passes_validation",
+        _check,
+        "Each operation of this resource: positive data never meets `validation_error`.",
+    )
+)
+
+
+def test_every_operation_of_the_live_schema_is_checked(fuzz_server: FuzzServer) -> None:
+    assert_every_operation_is_fuzzed(fuzz_server.spec)
