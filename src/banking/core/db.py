@@ -24,7 +24,7 @@ import datetime as dt
 import socket
 import threading
 import uuid
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 from sqlalchemy import BigInteger, DateTime, Integer, MetaData, Uuid, event
@@ -200,6 +200,9 @@ class Database:
         # Where the ledger reads the time; the app points it at `app.state.clock`.
         self.clock: Callable[[], dt.datetime] = utcnow
         self._probe_engine: AsyncEngine | None = None
+        # Closers of what other modules keep per database (the read path's connections,
+        # core/reads.py), run by `dispose`: whoever disposes a database closes them too.
+        self.on_dispose: list[Callable[[], Awaitable[None]]] = []
 
     def probe_engine(self) -> AsyncEngine:
         """An engine for health checks. PostgreSQL: no pool, each check opens a connection
@@ -217,6 +220,9 @@ class Database:
         return self._probe_engine
 
     async def dispose(self) -> None:
+        closers, self.on_dispose = self.on_dispose, []
+        for close in closers:
+            await close()
         await self.engine.dispose()
         if self._probe_engine is not None:
             await self._probe_engine.dispose()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import abc
 import collections
 import contextlib
+import functools
 import threading
 import weakref
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -142,10 +143,13 @@ _READERS: weakref.WeakKeyDictionary[Database, Reader] = weakref.WeakKeyDictionar
 
 
 def reader_for(db: Database) -> Reader:
+    """The database's reader, made at first use and closed by `close` or by
+    `Database.dispose` (tests/integration/test_read_path_close.py)."""
     reader = _READERS.get(db)
     if reader is None:
         reader = SqliteReader(db) if db.is_sqlite else PostgresReader(db)
         _READERS[db] = reader
+        db.on_dispose.append(functools.partial(close, db))
     return reader
 
 
