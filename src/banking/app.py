@@ -192,11 +192,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         replica.start,
         hold_sweeper.start,
     ]
+    # The periodic jobs started above stop first, together (core/jobs.py `stop_all`, in
+    # `lifespan`): no job has a shutdown hook of its own.
     app.state.shutdown_hooks = [
-        hold_sweeper.stop,
         replica.stop,
-        idempotency_purge.stop,
-        audit_sealer.stop,
         ratelimit.close,
         reads.stop,
     ]

@@ -54,15 +54,12 @@ def include_routers(app: FastAPI) -> None:
         routecache.add_routes(app, router)
     app.state.startup_hooks.append(ledger.start)
     app.state.startup_hooks.append(scheduler.start)
-    # The scheduler stops before the ledger's writer closes.
-    app.state.shutdown_hooks.insert(0, scheduler.stop)
-    app.state.shutdown_hooks.append(ledger.stop)
     app.state.startup_hooks.append(interest_job.start)
-    app.state.shutdown_hooks.insert(0, interest_job.stop)
     app.state.startup_hooks.append(approvals_job.start)
-    app.state.shutdown_hooks.insert(0, approvals_job.stop)
     app.state.startup_hooks.append(events_dispatcher.start)
-    app.state.shutdown_hooks.insert(0, events_dispatcher.stop)
+    # The jobs (the scheduler, which writes through the ledger, among them) have stopped
+    # before any shutdown hook runs (core/jobs.py `stop_all`), so the writer closes last.
+    app.state.shutdown_hooks.append(ledger.stop)
     if app.state.settings.app_env.value == "test":
         from banking.core import diagnostics
 

@@ -56,6 +56,7 @@ JOB = jobs.PeriodicJob(
     first_delay_s=0.0,
 )
 run = JOB.run
-# Start-up and shutdown hooks; stop lets a seal in flight finish (core/jobs.py).
+# The start-up hook. `stop` stops this job alone; at
+# shutdown the lifespan stops every job at once (core/jobs.py `stop_all`).
 start = JOB.start
 stop = JOB.stop

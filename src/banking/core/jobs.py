@@ -228,8 +228,9 @@ class PeriodicJob:
         running_jobs(app)[self.name] = Running(task, stopping)
 
     async def stop(self, app: FastAPI, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
-        """Shutdown hook: ask the loop to stop, let a tick in flight finish (a safe point)
-        for up to `timeout_s`, then cancel it (a half-done transaction rolls back)."""
+        """Stop this job alone: ask the loop to stop, let a tick in flight finish (a safe
+        point) for up to `timeout_s`, then cancel it (a half-done transaction rolls back).
+        At shutdown the lifespan stops every job with `stop_all` instead."""
         running = running_jobs(app).pop(self.name, None)
         if running is not None:
             await _stop([running], timeout_s)
@@ -237,7 +238,7 @@ class PeriodicJob:
 
 async def stop_all(app: FastAPI, *, timeout_s: float = STOP_TIMEOUT_S) -> None:
     """Stop every started job at once, all within one `timeout_s` (the lifespan calls this
-    first at shutdown, so that the jobs' own stop hooks then find nothing to do)."""
+    first at shutdown, before any shutdown hook; no job has a hook of its own)."""
     running = running_jobs(app)
     started = list(running.values())
     running.clear()

@@ -522,6 +522,7 @@ JOB = jobs.PeriodicJob(
     leader=jobs.Leader(lock_key=_LEADER_LOCK_KEY, keep=True, standby_interval_s=2.0),
 )
 run = JOB.run
-# Start-up and shutdown hooks (no task when EVENTS_DISPATCH_INTERVAL_S is 0).
+# The start-up hook (no task when EVENTS_DISPATCH_INTERVAL_S is 0). `stop` stops this job alone; at
+# shutdown the lifespan stops every job at once (core/jobs.py `stop_all`).
 start = JOB.start
 stop = JOB.stop

@@ -43,6 +43,7 @@ JOB = jobs.PeriodicJob(
 # One run, if this process leads it; False when another process holds the lock.
 run_once = JOB.run_once
 run = JOB.run
-# Start-up and shutdown hooks (no task when INTEREST_JOB_INTERVAL_S is 0).
+# The start-up hook (no task when INTEREST_JOB_INTERVAL_S is 0). `stop` stops this job alone; at
+# shutdown the lifespan stops every job at once (core/jobs.py `stop_all`).
 start = JOB.start
 stop = JOB.stop

@@ -84,6 +84,7 @@ JOB = jobs.PeriodicJob(
     logger=log,
 )
 run = JOB.run
-# Start-up and shutdown hooks (no task when HOLD_SWEEP_INTERVAL_S is 0).
+# The start-up hook (no task when HOLD_SWEEP_INTERVAL_S is 0). `stop` stops this job alone; at
+# shutdown the lifespan stops every job at once (core/jobs.py `stop_all`).
 start = JOB.start
 stop = JOB.stop

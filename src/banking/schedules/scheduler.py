@@ -57,7 +57,7 @@ JOB = jobs.PeriodicJob(
     ),
 )
 run = JOB.run
-# Start-up and shutdown hooks (no task when SCHEDULER_INTERVAL_S is 0); stop lets a run
-# in flight finish (core/jobs.py).
+# The start-up hook (no task when SCHEDULER_INTERVAL_S is 0). `stop` stops this job alone; at
+# shutdown the lifespan stops every job at once (core/jobs.py `stop_all`).
 start = JOB.start
 stop = JOB.stop
