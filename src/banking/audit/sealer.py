@@ -28,7 +28,8 @@ SEAL_INTERVAL_S = 0.25
 
 
 # Asked every tick, idle or not, on the read path (core/reads.py): compiled once, and on
-# SQLite answered inline, so an idle tick takes no connection of the async engine.
+# SQLite answered inline, so an idle tick takes no connection of the async engine
+# (tests/integration/test_idle_ticks.py).
 _UNSEALED = select(AUDIT.c.id).where(AUDIT.c.chain_seq.is_(None)).limit(1)
 
 

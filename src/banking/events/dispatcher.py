@@ -161,7 +161,8 @@ def publish_sync(connection: Connection, *, now: dt.datetime, batch: int = PUBLI
 # The two questions every tick asks, idle or not (every EVENTS_DISPATCH_INTERVAL_S, 0.25 s
 # by default, in every process), asked on the read path (core/reads.py): each statement
 # compiled once, and on SQLite answered inline instead of through the async engine's
-# thread; an idle tick costs a few hundredths of a millisecond instead of milliseconds.
+# thread: an idle tick takes no connection of the async engine
+# (tests/integration/test_idle_ticks.py).
 _UNPUBLISHED = select(EVENT.c.id).where(EVENT.c.position.is_(None)).limit(1)
 _DUE_ENDPOINTS = (
     select(DELIVERY.c.endpoint_id)
